@@ -24,16 +24,22 @@ Change = namedtuple('Change', ['name', 'action', 'before', 'after'])
 """One package to touch: before/after are versions, None where absent."""
 
 
-def version_key(version):
-    """An ordering key good enough to tell an upgrade from a downgrade (PEP 440 and RubyGems alike)."""
-    key = []
-    for part in re.split(r'[.+_-]', str(version)):
-        for token in re.findall(r'\d+|[A-Za-z]+', part):
-            # Numbers sort after letters so that 1.0 > 1.0.rc1 / 1.0rc1, as in both ecosystems.
-            key.append((1, int(token), '') if token.isdigit() else (0, 0, token.lower()))
-    while key and key[-1] == (1, 0, ''):
-        key.pop()
-    return tuple(key)
+def _version_tokens(version):
+    tokens = []
+    for token in re.findall(r'\d+|[A-Za-z]+', str(version)):
+        # Numbers sort after letters so that 1.0 > 1.0rc1 / 1.0.rc1, as in both ecosystems.
+        tokens.append((1, int(token), '') if token.isdigit() else (0, 0, token.lower()))
+    return tokens
+
+
+def compare_versions(left, right):
+    """-1, 0 or 1: good enough to tell an upgrade from a downgrade (PEP 440 and RubyGems alike)."""
+    left, right = _version_tokens(left), _version_tokens(right)
+    width = max(len(left), len(right))
+    zero = (1, 0, '')
+    left += [zero] * (width - len(left))
+    right += [zero] * (width - len(right))
+    return (left > right) - (left < right)
 
 
 def plan_changes(desired, installed, remove=(), sync=False):
@@ -48,9 +54,8 @@ def plan_changes(desired, installed, remove=(), sync=False):
         if have is None:
             changes.append(Change(name, INSTALL, None, want))
         elif have != want:
-            action = UPGRADE if version_key(want) > version_key(have) else DOWNGRADE
-            if version_key(want) == version_key(have):
-                action = REINSTALL
+            order = compare_versions(want, have)
+            action = UPGRADE if order > 0 else DOWNGRADE if order < 0 else REINSTALL
             changes.append(Change(name, action, have, want))
     unwanted = set(name for name in remove if name in installed)
     if sync:
