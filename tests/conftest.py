@@ -1,0 +1,58 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures shared by the whole suite: offline hosts, local package sources, the ansible CLI."""
+
+import glob
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'harness'))
+
+from hosts import HostFleet  # noqa: E402
+from runner import REPO, Ansible, collections_root  # noqa: E402
+from sources import GemSource, PythonIndex  # noqa: E402
+
+# Build backend wheels downloaded by `make venv`, so that the fixture index can build sdists offline.
+INDEX_EXTRAS = os.path.join(REPO, '.cache', 'index-extras')
+
+
+def pytest_configure(config):
+    collections_root()
+
+
+@pytest.fixture(scope='session')
+def offline_hosts(tmp_path_factory):
+    """Two offline target hosts for the whole session."""
+    fleet = HostFleet(str(tmp_path_factory.mktemp('offline-hosts')))
+    fleet.start(2)
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture(scope='session')
+def gem_source(tmp_path_factory):
+    source = GemSource(str(tmp_path_factory.mktemp('gem-source'))).build().start()
+    yield source
+    source.stop()
+
+
+@pytest.fixture(scope='session')
+def python_index(tmp_path_factory):
+    extras = sorted(glob.glob(os.path.join(INDEX_EXTRAS, '*.whl')))
+    index = PythonIndex(str(tmp_path_factory.mktemp('python-index')), extra_files=extras).build().start()
+    yield index
+    index.stop()
+
+
+@pytest.fixture(scope='session')
+def ansible():
+    """The ansible CLI against this working copy; pass inventory= per call or use offline_hosts.inventory."""
+    return Ansible()
+
+
+@pytest.fixture(scope='session')
+def fleet_ansible(offline_hosts):
+    """The ansible CLI with the session's offline hosts as inventory."""
+    return Ansible(inventory=offline_hosts.inventory)

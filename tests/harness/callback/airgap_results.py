@@ -1,0 +1,55 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Test-only stdout callback: every task result and the recap as one JSON document."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = """
+name: airgap_results
+type: stdout
+short_description: JSON task results for the airgap.packages test suite
+description: Prints one JSON document with every task result per host and the play recap.
+"""
+
+import json
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'stdout'
+    CALLBACK_NAME = 'airgap_results'
+
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self.tasks = []
+
+    def _record(self, result, status):
+        data = dict(result._result)
+        self._clean_results(data, result._task.action)
+        self.tasks.append({
+            'task': result.task_name,
+            'action': result._task.action,
+            'host': result._host.get_name(),
+            'status': status,
+            'result': data,
+        })
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, 'ok')
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, 'ignored' if ignore_errors else 'failed')
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, 'unreachable')
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, 'skipped')
+
+    def v2_playbook_on_stats(self, stats):
+        recap = dict((host, stats.summarize(host)) for host in sorted(stats.processed))
+        self._display.display(json.dumps({'tasks': self.tasks, 'stats': recap}, default=str))

@@ -1,0 +1,171 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Local package sources on loopback for hermetic tests.
+
+GemSource: the fixture gems under tests/fixtures/gems, built with `gem build`, indexed with
+`gem generate_index` and served over HTTP. PythonIndex: the fixture projects under
+tests/fixtures/python, built to wheels (and one sdist only) in a PEP 503 simple tree. Both bind
+an ephemeral port on 127.0.0.1, record every request, and can be stopped and started again on
+the same port (to prove that a run asks nothing of them).
+"""
+
+import hashlib
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fixtures')
+# Fixed mtimes make fixture artifacts byte-for-byte reproducible.
+SOURCE_DATE_EPOCH = '1700000000'
+SDIST_ONLY = ('airgap-fixture-sdistonly',)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def __init__(self, *args, requests=None, **kwargs):
+        self._requests = requests
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, format, *args):
+        self._requests.append(self.path)
+
+
+class StaticServer:
+    """A directory served over HTTP on 127.0.0.1, with a log of requested paths."""
+
+    def __init__(self, root):
+        self.root = root
+        self.requests = []
+        self.port = 0
+        self._server = None
+
+    def start(self):
+        handler = partial(_Handler, directory=self.root, requests=self.requests)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def running(self):
+        return self._server is not None
+
+
+class GemSource(StaticServer):
+    """The fixture gems as a RubyGems source."""
+
+    def __init__(self, root, fixtures=os.path.join(FIXTURES, 'gems')):
+        super().__init__(root)
+        self.fixtures = fixtures
+        self.gems = {}
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d/' % self.port
+
+    def build(self):
+        gems_dir = os.path.join(self.root, 'gems')
+        os.makedirs(gems_dir, exist_ok=True)
+        env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
+        for name in sorted(os.listdir(self.fixtures)):
+            source = os.path.join(self.fixtures, name)
+            with tempfile.TemporaryDirectory() as work:
+                shutil.copytree(source, work, dirs_exist_ok=True)
+                spec = [f for f in os.listdir(work) if f.endswith('.gemspec')][0]
+                subprocess.run(['gem', 'build', spec], cwd=work, env=env, check=True, capture_output=True)
+                for built in os.listdir(work):
+                    if built.endswith('.gem'):
+                        shutil.copy(os.path.join(work, built), gems_dir)
+                        self.gems[built] = os.path.join(gems_dir, built)
+        subprocess.run(['gem', 'generate_index', '--directory', self.root], check=True, capture_output=True)
+        return self
+
+
+class PythonIndex(StaticServer):
+    """The fixture projects as a PEP 503 simple index."""
+
+    def __init__(self, root, fixtures=os.path.join(FIXTURES, 'python'), extra_files=()):
+        super().__init__(root)
+        self.fixtures = fixtures
+        self.files_dir = os.path.join(root, 'files')
+        self.extra_files = list(extra_files)
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d/simple/' % self.port
+
+    def build(self):
+        os.makedirs(self.files_dir, exist_ok=True)
+        for name in sorted(os.listdir(self.fixtures)):
+            self._build_project(os.path.join(self.fixtures, name))
+        for path in self.extra_files:
+            shutil.copy(path, self.files_dir)
+        self.write_index()
+        return self
+
+    def add(self, path):
+        """Publish one more file (a wheel or sdist) and rewrite the index."""
+        shutil.copy(path, self.files_dir)
+        self.write_index()
+
+    def _build_project(self, source):
+        with tempfile.TemporaryDirectory() as work:
+            shutil.copytree(source, work, dirs_exist_ok=True)
+            hooks = ['build_sdist'] if os.path.basename(source) in SDIST_ONLY else ['build_wheel']
+            for hook in hooks:
+                # Call the PEP 517 hook directly with the test venv's setuptools: no index needed.
+                code = 'import sys; from setuptools import build_meta; build_meta.%s(sys.argv[1])' % hook
+                subprocess.run([sys.executable, '-c', code, self.files_dir], cwd=work, check=True, capture_output=True,
+                               env=dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH))
+
+    def write_index(self):
+        projects = {}
+        for filename in sorted(os.listdir(self.files_dir)):
+            projects.setdefault(project_of(filename), []).append(filename)
+        simple = os.path.join(self.root, 'simple')
+        os.makedirs(simple, exist_ok=True)
+        links = ''.join('<a href="%s/">%s</a>\n' % (name, name) for name in sorted(projects))
+        _write(os.path.join(simple, 'index.html'), _page('Simple index', links))
+        for name, files in projects.items():
+            anchors = ''.join(
+                '<a href="../../files/%s#sha256=%s">%s</a>\n' % (html.escape(f), _sha256(os.path.join(self.files_dir, f)),
+                                                                html.escape(f))
+                for f in files)
+            os.makedirs(os.path.join(simple, name), exist_ok=True)
+            _write(os.path.join(simple, name, 'index.html'), _page('Links for %s' % name, anchors))
+
+
+def project_of(filename):
+    """The PEP 503 name of the project a wheel or sdist file belongs to."""
+    if filename.endswith('.whl'):
+        base = filename.split('-')[0]
+    else:
+        base = re.sub(r'-\d[^-]*\.(tar\.gz|zip)$', '', filename)
+    return re.sub(r'[-_.]+', '-', base).lower()
+
+
+def _sha256(path):
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _page(title, body):
+    return '<!DOCTYPE html>\n<html><head><title>%s</title></head><body>\n%s</body></html>\n' % (title, body)
+
+
+def _write(path, text):
+    with open(path, 'w') as handle:
+        handle.write(text)
