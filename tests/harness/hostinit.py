@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inside a test host's network and mount namespaces: build its root filesystem, then become its sshd.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Offline target hosts on this machine: network namespace + overlay root + chrooted sshd.
@@ -118,7 +117,7 @@ class HostFleet:
         hidden = list(DEFAULT_HIDDEN) + list(hide)
         started = []
         try:
-            for _ in range(count):
+            for _index in range(count):
                 host = self._allocate('%s%d' % (name_prefix, len(self.hosts) + 1))
                 self.hosts.append(host)
                 started.append(host)
@@ -156,7 +155,7 @@ class HostFleet:
         for slot in range(MAX_SLOTS):
             netns = '%s%d' % (NETNS_PREFIX, slot)
             # `ip netns add` fails when the name exists: the namespace itself is the allocation.
-            if subprocess.run(['ip', 'netns', 'add', netns], capture_output=True).returncode == 0:
+            if subprocess.run(['ip', 'netns', 'add', netns], capture_output=True, check=False).returncode == 0:
                 base = SUBNET.network_address + slot * 4
                 return Host(name, slot, str(base + 2), str(base + 1), netns)
         raise RuntimeError('no free network slot for a test host: run `hosts.py stop-all`')
@@ -208,7 +207,7 @@ class HostFleet:
 
     def _teardown(self, host):
         pids = set()
-        listed = subprocess.run(['ip', 'netns', 'pids', host.netns], capture_output=True, text=True)
+        listed = subprocess.run(['ip', 'netns', 'pids', host.netns], capture_output=True, text=True, check=False)
         pids.update(int(pid) for pid in listed.stdout.split())
         if host.pid:
             pids.add(host.pid)
@@ -221,8 +220,8 @@ class HostFleet:
             deadline = time.time() + 3
             while time.time() < deadline and any(_alive(pid) for pid in pids):
                 time.sleep(0.05)
-        subprocess.run(['ip', 'link', 'del', host.veth], capture_output=True)
-        subprocess.run(['ip', 'netns', 'del', host.netns], capture_output=True)
+        subprocess.run(['ip', 'link', 'del', host.veth], capture_output=True, check=False)
+        subprocess.run(['ip', 'netns', 'del', host.netns], capture_output=True, check=False)
 
     def _save(self):
         os.makedirs(self.state_dir, exist_ok=True)
@@ -279,7 +278,7 @@ def _zombie(pid):
 
 
 def run(argv):
-    result = subprocess.run(argv, capture_output=True, text=True)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError('%s failed (%d): %s' % (shlex.join(argv), result.returncode, result.stderr.strip()))
     return result
@@ -312,7 +311,7 @@ def wait_for_port(address, port, timeout=20):
 
 def stop_all():
     """Remove every test host namespace on this machine, whoever started it."""
-    listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
+    listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=False).stdout
     for line in listed.splitlines():
         netns = line.split()[0] if line.split() else ''
         if netns.startswith(NETNS_PREFIX):
@@ -321,7 +320,7 @@ def stop_all():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('action', choices=['start', 'stop', 'stop-all', 'status'])
     parser.add_argument('--state-dir', help='where keys, inventory.yml and records live')
     parser.add_argument('--count', type=int, default=2)

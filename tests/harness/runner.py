@@ -79,14 +79,15 @@ class Ansible:
         argv += ['--check'] if check else []
         argv += ['--diff'] if diff else []
         with tempfile.TemporaryDirectory() as tree:
-            completed = subprocess.run(argv + ['--tree', tree], capture_output=True, text=True, env=ansible_env(self.env))
+            completed = subprocess.run(argv + ['--tree', tree], capture_output=True, text=True, env=ansible_env(self.env),
+                                       check=False)
             results = {}
             for host in os.listdir(tree):
                 with open(os.path.join(tree, host)) as handle:
                     results[host] = json.load(handle)
         if not results:
-            raise AssertionError('ansible returned no result (%d): %s %s' % (completed.returncode, completed.stdout,
-                                                                            completed.stderr))
+            raise AssertionError('ansible returned no result (%d): %s %s'
+                                 % (completed.returncode, completed.stdout, completed.stderr))
         return results
 
     def playbook(self, path, extra_vars=None, check=False, diff=False, inventory=None, limit=None, env=None):
@@ -101,7 +102,7 @@ class Ansible:
         run_env = ansible_env(dict(self.env, **(env or {})))
         run_env.update({'ANSIBLE_STDOUT_CALLBACK': 'airgap_results',
                         'ANSIBLE_CALLBACK_PLUGINS': os.path.join(HARNESS, 'callback')})
-        completed = subprocess.run(argv, capture_output=True, text=True, env=run_env)
+        completed = subprocess.run(argv, capture_output=True, text=True, env=run_env, check=False)
         document = {}
         for line in reversed(completed.stdout.splitlines()):
             if line.startswith('{"tasks"'):

@@ -141,8 +141,8 @@ class PythonIndex(StaticServer):
         _write(os.path.join(simple, 'index.html'), _page('Simple index', links))
         for name, files in projects.items():
             anchors = ''.join(
-                '<a href="../../files/%s#sha256=%s">%s</a>\n' % (html.escape(f), _sha256(os.path.join(self.files_dir, f)),
-                                                                html.escape(f))
+                '<a href="../../files/%s#sha256=%s">%s</a>\n'
+                % (html.escape(f), _sha256(os.path.join(self.files_dir, f)), html.escape(f))
                 for f in files)
             os.makedirs(os.path.join(simple, name), exist_ok=True)
             _write(os.path.join(simple, name, 'index.html'), _page('Links for %s' % name, anchors))
