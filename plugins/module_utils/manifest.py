@@ -80,7 +80,7 @@ class TopLevel:
 class Manifest:
     """What a cache directory holds, for which environment, and why."""
 
-    def __init__(self, ecosystem, environment, requirements, artifacts, generator=''):
+    def __init__(self, ecosystem, environment, requirements, artifacts, generator='', inputs=None):
         if ecosystem not in ECOSYSTEMS:
             raise ManifestError('unknown ecosystem %r: expected one of %s' % (ecosystem, ', '.join(ECOSYSTEMS)))
         self.ecosystem = ecosystem
@@ -88,13 +88,16 @@ class Manifest:
         self.requirements = list(requirements)
         self.artifacts = sorted(artifacts, key=lambda a: (a.name, a.version, a.filename))
         self.generator = generator
+        # What the cache was built from (requirements, indexes without credentials, options): a builder
+        # compares it with its next inputs to decide, without any network access, that nothing changed.
+        self.inputs = dict(inputs or {})
 
     @property
     def environment_key(self):
         return self.environment.get('key', '')
 
     def to_dict(self):
-        return {
+        data = {
             'schema': SCHEMA_VERSION,
             'ecosystem': self.ecosystem,
             'generator': self.generator,
@@ -102,6 +105,9 @@ class Manifest:
             'requirements': [top.to_dict() for top in self.requirements],
             'artifacts': [artifact.to_dict() for artifact in self.artifacts],
         }
+        if self.inputs:
+            data['inputs'] = self.inputs  # optional: manifests without it keep their digest
+        return data
 
     def canonical_bytes(self):
         return canonical_json(self.to_dict())
@@ -142,6 +148,7 @@ class Manifest:
                 requirements=[TopLevel.from_dict(top) for top in data.get('requirements', [])],
                 artifacts=[Artifact.from_dict(artifact) for artifact in data.get('artifacts', [])],
                 generator=data.get('generator', ''),
+                inputs=data.get('inputs') or {},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError('%s is malformed (%s); rebuild the cache' % (origin, exc))
