@@ -18,8 +18,8 @@ from sources import GemSource, PythonIndex  # noqa: E402
 INDEX_EXTRAS = os.path.join(REPO, '.cache', 'index-extras')
 
 
-def pytest_configure(config):
-    collections_root()
+# Unit and integration tests import the collection's module_utils as Ansible does.
+sys.path.insert(0, collections_root())
 
 
 @pytest.fixture(scope='session')

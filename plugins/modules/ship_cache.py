@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ship_cache
+short_description: Ship a wheel or gem cache to a target as one verified stream
+version_added: 0.1.0
+description:
+  - Sends a cache directory built by M(airgap.packages.wheel_cache) or M(airgap.packages.gem_cache)
+    to the target as one archive, into a directory named by the manifest digest under O(dest).
+  - The archive is unpacked into a private directory, checked against the digest and every
+    artifact's size and sha256, and renamed into place only then; an interrupted or altered
+    transfer is never used.
+  - A target that already holds that digest, verified, receives nothing.
+  - Older staged digests beyond O(keep) are removed.
+  - The controller side runs as an action plugin; the target side needs Python only.
+options:
+  src:
+    description:
+      - Cache directory on the controller, holding C(manifest.json) and the artifacts it lists.
+      - Only the files the manifest lists (and C(manifest.json), C(pylock.toml)) are shipped.
+    type: path
+    required: true
+  dest:
+    description:
+      - Staging root on the target; the cache lands in O(dest)/<digest>/.
+    type: path
+    default: /var/cache/airgap-packages
+  keep:
+    description:
+      - How many staged digests to keep under O(dest), the shipped one included.
+    type: int
+    default: 2
+  digest:
+    description:
+      - Set by the action plugin from the controller's manifest; not for direct use.
+    type: str
+    required: true
+  archive:
+    description:
+      - Set by the action plugin to the archive it sent; not for direct use.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the cache would be shipped and what would be pruned, without acting.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - airgap.packages maintainers
+"""
+
+EXAMPLES = r"""
+- name: Ship the wheel cache of this host's environment key
+  airgap.packages.ship_cache:
+    src: "/srv/airgap/python/{{ airgap_platform.python.key }}"
+    dest: /var/cache/airgap-packages/python
+  register: shipped
+
+- name: Install from the shipped copy
+  airgap.packages.pip_offline:
+    cache: "{{ shipped.path }}"
+    virtualenv: /opt/app/venv
+"""
+
+RETURN = r"""
+path:
+  description: Directory on the target that holds the verified cache.
+  returned: success
+  type: path
+  sample: /var/cache/airgap-packages/python/3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
+digest:
+  description: sha256 of the cache's canonical manifest.
+  returned: success
+  type: str
+  sample: 3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
+shipped:
+  description: Whether the cache was (or in check mode would be) sent.
+  returned: success
+  type: bool
+  sample: false
+transferred_bytes:
+  description: Bytes sent to the target by this task; 0 when the target already held the digest.
+  returned: success
+  type: int
+  sample: 0
+archive_bytes:
+  description: Size of the archive that was or would be sent.
+  returned: when the target did not hold the digest
+  type: int
+  sample: 5242880
+pruned:
+  description: Staged digests (and leftovers of interrupted transfers) removed, or to be removed in check mode.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.staging import (
+    is_staged,
+    receive_archive,
+    remove_staged,
+    stale_digests,
+    staged_path,
+)
+
+
+def main():
+    # The action plugin passes digest (and archive, once sent); src stays on the controller.
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type='path', required=True),
+            dest=dict(type='path', default='/var/cache/airgap-packages'),
+            keep=dict(type='int', default=2),
+            digest=dict(type='str', required=True),
+            archive=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    dest, digest, archive = module.params['dest'], module.params['digest'], module.params['archive']
+    try:
+        path = staged_path(dest, digest)
+        present = is_staged(dest, digest)
+        received = False
+        if not present and archive and not module.check_mode:
+            receive_archive(dest, digest, archive)
+            present = received = True
+        # Older caches go only once this one is in place: a failed ship leaves the host what it had.
+        pruned = stale_digests(dest, module.params['keep'], digest) if present else []
+        if not module.check_mode:
+            remove_staged(dest, pruned)
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned)
+
+
+if __name__ == '__main__':
+    main()
