@@ -1,0 +1,445 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install a verified wheel cache into a virtualenv or an interpreter, strictly offline and idempotently.
+
+Runs on targets: standard library only (Python 3.8+). The order is fixed: read the manifest,
+ask the target interpreter what it holds and which tags it takes, plan, verify what the plan
+needs, and only then (under the environment's lock) create the virtualenv, run pip or uv, and
+confirm the result with a fresh probe and `pip check`.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import sys
+import zipfile
+
+from ansible_collections.airgap.packages.plugins.module_utils import python_env
+from ansible_collections.airgap.packages.plugins.module_utils.errors import InstallError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
+from ansible_collections.airgap.packages.plugins.module_utils.plans import (
+    REMOVE, changes_as_dicts, compare_versions, plan_changes, plan_diff)
+from ansible_collections.airgap.packages.plugins.module_utils.python_probe import normalise_name
+
+# The packaging tools a virtualenv is seeded with: `sync` leaves them alone unless the cache pins them.
+SEED_PACKAGES = ('pip', 'setuptools', 'wheel')
+# Older pips lack options this module relies on (--require-hashes with --no-deps, --isolated, --only-binary).
+MIN_PIP = '19.0'
+
+
+class Request:
+    """The module's options, already validated by Ansible."""
+
+    def __init__(self, cache, packages=None, virtualenv=None, python=None, state='present', sync=False, installer='auto',
+                 compile_bytecode=True, break_system_packages=False, check_mode=False, tmpdir=None):
+        self.cache = os.path.abspath(cache)
+        self.packages = [normalise_name(p) for p in (packages or [])]
+        self.virtualenv = os.path.abspath(virtualenv) if virtualenv else None
+        self.python = python
+        self.state = state
+        self.sync = sync
+        self.installer = installer
+        self.compile_bytecode = compile_bytecode
+        self.break_system_packages = break_system_packages
+        self.check_mode = check_mode
+        self.tmpdir = tmpdir
+
+
+class Plan:
+    """What one run would do: the changes, the artifacts they need, and how the environment looks before."""
+
+    def __init__(self, changes, artifacts, state, create_virtualenv):
+        self.changes = changes
+        self.artifacts = artifacts
+        self.state = state
+        self.create_virtualenv = create_virtualenv
+
+    @property
+    def needed(self):
+        """The artifacts that the plan installs (in plan order)."""
+        return [self.artifacts[c.name] for c in self.changes if c.action != REMOVE]
+
+    @property
+    def removals(self):
+        return [c.name for c in self.changes if c.action == REMOVE]
+
+
+class PipOffline:
+    """One pip_offline run: plan, verify, act, confirm."""
+
+    def __init__(self, request, runner=None, warn=None):
+        self.request = request
+        self.runner = runner or python_env.Runner()
+        self.warn = warn or (lambda message: None)
+        self.manifest = load_manifest(request.cache)
+        if self.manifest.ecosystem != 'python':
+            raise ManifestError('%s holds a %s cache; pip_offline installs Python wheel caches'
+                                % (request.cache, self.manifest.ecosystem))
+        self.candidates = self._candidates()
+        self.tools = dict((name, [a for a in self.manifest.artifacts if a.name == name]) for name in ('pip', 'uv'))
+        self.verified = []
+
+    # ---- what the manifest asks for -------------------------------------------------------
+
+    def _candidates(self):
+        """{name: [artifacts]} for every name in the closure of the selected top-level requirements."""
+        selected = self.manifest.artifacts_for(self.request.packages)
+        tops = [t for t in self.manifest.requirements if not self.request.packages or t.name in self.request.packages]
+        names = set()
+        for top in tops:
+            names.update(top.closure)
+        if not tops:
+            names = set(a.name for a in selected)
+        by_name = dict((name, []) for name in names)
+        for artifact in selected:
+            if artifact.name in by_name:
+                by_name[artifact.name].append(artifact)
+        missing = sorted(name for name, found in by_name.items() if not found)
+        if missing:
+            needing = sorted(t.name for t in tops if set(t.closure) & set(missing))
+            raise VerificationError(
+                'the manifest of %s lists %s in the dependencies of %s but holds no artifact for %s; nothing was installed. '
+                'Rebuild the cache.' % (self.request.cache, ', '.join(missing), ', '.join(needing),
+                                        'them' if len(missing) > 1 else 'it'),
+                missing=missing)
+        return by_name
+
+    @property
+    def top_names(self):
+        return self.request.packages or sorted(t.name for t in self.manifest.requirements)
+
+    def _tool_candidates(self):
+        return [a for artifacts in self.tools.values() for a in artifacts]
+
+    # ---- target -------------------------------------------------------------------------
+
+    @property
+    def base_python(self):
+        return self.request.python or sys.executable
+
+    @property
+    def target_python(self):
+        if self.request.virtualenv:
+            return python_env.venv_python(self.request.virtualenv)
+        return self.request.python
+
+    def _venv_exists(self):
+        return bool(self.request.virtualenv) and python_env.is_virtualenv(self.request.virtualenv)
+
+    def _probe(self, with_tags=True):
+        exists = not self.request.virtualenv or self._venv_exists()
+        filenames = None
+        if with_tags:
+            filenames = sorted(set(a.filename for artifacts in self.candidates.values() for a in artifacts)
+                               | set(a.filename for a in self._tool_candidates()))
+        python = self.target_python if exists else self.base_python
+        state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists)
+        return state, exists
+
+    # ---- planning -----------------------------------------------------------------------
+
+    def _choose(self, state):
+        """The one artifact per name that this interpreter installs best; VerificationError when none fits."""
+        chosen, unfit = {}, []
+        for name in sorted(self.candidates):
+            fitting, problems = [], []
+            for artifact in self.candidates[name]:
+                path = os.path.join(self.request.cache, artifact.filename)
+                tags = state.file_tags(artifact.filename)
+                if not artifact.filename.endswith('.whl'):
+                    problems.append({'file': path, 'problem': 'not a wheel'})
+                elif tags and tags['compatible']:
+                    fitting.append((tags['rank'], artifact))
+                else:
+                    problems.append({'file': path, 'problem': 'incompatible tags',
+                                     'tags': tags['tags'] if tags else [artifact.platform]})
+            if fitting:
+                fitting.sort(key=lambda pair: (pair[0] is None, pair[0]))
+                chosen[name] = fitting[0][1]
+            else:
+                unfit.extend(problems)
+        if unfit:
+            sample = ', '.join((state.tags or {}).get('supported_sample', []))
+            raise VerificationError(
+                'no artifact in %s fits the interpreter %s (Python %s, accepts e.g. %s), nothing was installed: %s. '
+                'Rebuild the cache for this environment key.'
+                % (self.request.cache, state.executable, state.version, sample or 'no wheel tags',
+                   '; '.join(_describe_unfit(p) for p in unfit)),
+                problems=unfit, interpreter=state.executable)
+        return chosen
+
+    def _tool(self, name, state):
+        """The cached wheel of pip or uv that fits this interpreter, or None."""
+        fitting = []
+        for artifact in self.tools.get(name, []):
+            tags = state.file_tags(artifact.filename)
+            if tags and tags['compatible']:
+                fitting.append((tags['rank'], artifact))
+        fitting.sort(key=lambda pair: (pair[0] is None, pair[0]))
+        return fitting[0][1] if fitting else None
+
+    def plan(self, seed_pip=False):
+        """The plan against the environment as it is now; seed_pip adds the cached pip (for a new virtualenv)."""
+        state, exists = self._probe()
+        chosen = self._choose(state)
+        create = bool(self.request.virtualenv) and not exists
+        if self.request.state == 'absent':
+            if create:
+                return Plan([], chosen, state, False)
+            removable = state.removable()
+            outside = [n for n in self.top_names if n in state.visible() and n not in removable]
+            for name in outside:
+                self.warn('%s is installed outside %s (%s) and is left alone' % (name, state.purelib, state.visible()[name]))
+            remove = [n for n in self.top_names if n in removable]
+            return Plan(plan_changes({}, removable, remove=remove), chosen, state, False)
+        desired = dict((name, artifact.version) for name, artifact in chosen.items())
+        installed = {} if create else _align_versions(state.visible(), desired)
+        if create or seed_pip:
+            pip_wheel = self._tool('pip', state)
+            if pip_wheel is not None and 'pip' not in desired:
+                # A new virtualenv gets pip, as `python -m venv` would give it, but from the verified cache.
+                desired['pip'] = pip_wheel.version
+                chosen['pip'] = pip_wheel
+        remove = ()
+        if self.request.sync and not create:
+            remove = [n for n in state.removable() if n not in desired and n not in SEED_PACKAGES]
+        return Plan(plan_changes(desired, installed, remove=remove), chosen, state, create)
+
+    # ---- verification -------------------------------------------------------------------
+
+    def verify(self, artifacts):
+        """Size and sha256 of each artifact against the manifest, once per run per file."""
+        todo = [a for a in artifacts if a.filename not in self.verified]
+        if todo:
+            verify_artifacts(self.request.cache, todo)
+            self.verified.extend(a.filename for a in todo)
+
+    # ---- acting -------------------------------------------------------------------------
+
+    def run(self):
+        plan = self.plan()
+        if plan.changes and self.request.state == 'present':
+            self.verify(plan.needed)
+        if self.request.check_mode or not (plan.changes or plan.create_virtualenv):
+            return self._result(plan, installer=None, created=None)
+        lock_target = self.request.virtualenv or plan.state.purelib
+        with environment_lock(lock_target):
+            created = None
+            if plan.create_virtualenv and not self._venv_exists():
+                created = self._create_virtualenv(plan)
+            # Another run may have changed the environment while this one waited for the lock.
+            plan = self.plan(seed_pip=bool(created))
+            if not plan.changes:
+                return self._result(plan, installer=None, created=created)
+            self.verify(plan.needed)
+            backend = self._backend(plan.state)
+            self._apply(plan, backend)
+            self._confirm(plan, backend)
+            return self._result(plan, installer=backend.name, created=created)
+
+    def _create_virtualenv(self, plan):
+        pip_wheel = self._tool('pip', plan.state)
+        seed_with_ensurepip = pip_wheel is None and bool(plan.state.has_ensurepip)
+        return python_env.create_virtualenv(self.request.virtualenv, self.base_python, plan.state, self.runner,
+                                            seed_pip_with_ensurepip=seed_with_ensurepip)
+
+    def _backend(self, state):
+        uv_wheel = self._tool('uv', state)
+        if self.request.installer == 'uv' or (self.request.installer == 'auto' and uv_wheel is not None):
+            if uv_wheel is None:
+                raise InstallError('installer=uv but %s holds no uv wheel that runs here; add uv to the cache requirements '
+                                   'or use installer=pip' % self.request.cache)
+            self.verify([uv_wheel])
+            return UvBackend(self._extract_uv(uv_wheel), state, self.runner)
+        visible = state.visible()
+        pip_wheel = self._tool('pip', state)
+        if 'pip' in visible and compare_versions(visible['pip'], MIN_PIP) >= 0:
+            return PipBackend([state.python, '-I', '-m', 'pip'], state, self.runner)
+        if pip_wheel is not None:
+            self.verify([pip_wheel])
+            return PipBackend(pip_from_wheel(state.python, os.path.join(self.request.cache, pip_wheel.filename)),
+                              state, self.runner)
+        raise InstallError('%s has no pip (%s or newer) and %s holds no pip or uv wheel; add pip to the cache requirements'
+                           % (state.python, MIN_PIP, self.request.cache), interpreter=state.python)
+
+    def _extract_uv(self, uv_wheel):
+        """The uv binary from its verified wheel, into a private directory: uv is never installed in the target."""
+        directory = private_tempdir(self.request.tmpdir, 'airgap-uv-')
+        binary = os.path.join(directory, 'uv')
+        with zipfile.ZipFile(os.path.join(self.request.cache, uv_wheel.filename)) as wheel:
+            members = [n for n in wheel.namelist() if n.endswith('.data/scripts/uv')]
+            if not members:
+                raise InstallError('%s holds no uv binary (no *.data/scripts/uv)' % uv_wheel.filename)
+            with wheel.open(members[0]) as source:
+                with open(binary, 'wb') as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+        os.chmod(binary, 0o700)
+        return binary
+
+    def _apply(self, plan, backend):
+        work = private_tempdir(self.request.tmpdir, 'airgap-pip-')
+        break_system = self._break_system(plan.state)
+        if plan.removals:
+            backend.uninstall(plan.removals, break_system)
+        needed = plan.needed
+        if needed:
+            links = os.path.join(work, 'links')
+            os.mkdir(links, 0o700)
+            lines = []
+            for artifact in needed:
+                # Only the planned, verified files are visible to the installer: nothing else in the cache can be picked.
+                os.symlink(os.path.join(self.request.cache, artifact.filename), os.path.join(links, artifact.filename))
+                lines.append('%s==%s --hash=sha256:%s\n' % (artifact.name, artifact.version, artifact.sha256))
+            requirements = os.path.join(work, 'requirements.txt')
+            with open(requirements, 'w') as handle:
+                handle.write(''.join(lines))
+            backend.install(requirements, links, work, self.request.compile_bytecode, break_system)
+
+    def _break_system(self, state):
+        if not state.externally_managed:
+            return False
+        if not self.request.break_system_packages:
+            raise InstallError('%s is externally managed (PEP 668): install into a virtualenv, or set '
+                               'break_system_packages=true to install into it anyway' % state.executable,
+                               interpreter=state.executable)
+        return True
+
+    def _confirm(self, plan, backend):
+        """A fresh probe must show the plan done, and the installer's check must pass."""
+        after = python_env.probe(plan.state.python, self.runner).visible()
+        wrong = []
+        for change in plan.changes:
+            have = after.get(change.name)
+            if change.action == REMOVE:
+                if have is not None and change.name in plan.state.removable():
+                    wrong.append('%s still installed (%s)' % (change.name, have))
+            elif have is None or compare_versions(have, change.after) != 0:
+                wrong.append('%s is %s, expected %s' % (change.name, have or 'absent', change.after))
+        if wrong:
+            raise InstallError('%s reported success but the environment does not match the plan: %s'
+                               % (backend.name, '; '.join(wrong)), changes=changes_as_dicts(plan.changes))
+        rc, out, err = backend.check()
+        if rc != 0:
+            raise InstallError('%s check failed after the install, the environment has broken requirements: %s'
+                               % (backend.name, (out + err).strip()[-3000:]), changes=changes_as_dicts(plan.changes))
+
+    def _result(self, plan, installer, created):
+        changes = changes_as_dicts(plan.changes)
+        state = plan.state
+        interpreter = self.target_python if self.request.virtualenv else state.executable
+        return {
+            'changed': bool(plan.changes) or bool(created) or (plan.create_virtualenv and self.request.check_mode),
+            'changes': changes,
+            'interpreter': interpreter,
+            'python_version': state.version,
+            'installer': installer,
+            'manifest_digest': self.manifest.digest,
+            'environment_key': self.manifest.environment_key,
+            'virtualenv': self.request.virtualenv,
+            'virtualenv_created': bool(created) or (plan.create_virtualenv and self.request.check_mode),
+            'site_packages': state.purelib if (not plan.create_virtualenv or created) else None,
+            'verified': sorted(self.verified),
+            'diff': plan_diff(plan.changes),
+        }
+
+
+def _align_versions(installed, desired):
+    """Installed versions that equal the desired one under version comparison count as that version (1.0 == 1.0.0)."""
+    aligned = dict(installed)
+    for name, want in desired.items():
+        have = aligned.get(name)
+        if have is not None and have != want and compare_versions(have, want) == 0:
+            aligned[name] = want
+    return aligned
+
+
+def _describe_unfit(problem):
+    if problem['problem'] == 'not a wheel':
+        return '%s: not a wheel (only binary wheels are installed offline; let wheel_cache build it)' % problem['file']
+    return '%s: tags %s' % (problem['file'], ', '.join(problem['tags']))
+
+
+PIP_FROM_WHEEL = 'import sys; sys.path.insert(0, sys.argv.pop(1)); from pip._internal.cli.main import main; sys.exit(main())'
+
+
+def pip_from_wheel(python, wheel):
+    """argv prefix that runs pip straight from its wheel (a wheel is an importable zip) with python."""
+    return [python, '-I', '-c', PIP_FROM_WHEEL, wheel]
+
+
+class PipBackend:
+    name = 'pip'
+
+    def __init__(self, launcher, state, runner):
+        self.launcher = launcher
+        self.state = state
+        self.runner = runner
+
+    def _run(self, argv, what):
+        rc, out, err = self.runner(self.launcher + argv)
+        if rc != 0:
+            raise InstallError('pip %s failed (rc=%d): %s' % (what, rc, (err or out).strip()[-3000:]),
+                               command=self.launcher + argv)
+        return out
+
+    def install(self, requirements, links, work, compile_bytecode, break_system):
+        argv = ['install', '--isolated', '--no-index', '--find-links', links, '--no-deps', '--require-hashes',
+                '--only-binary', ':all:', '--no-cache-dir', '--disable-pip-version-check', '--no-input',
+                '--no-warn-script-location', '--progress-bar', 'off', '-r', requirements]
+        if not compile_bytecode:
+            argv.append('--no-compile')
+        if break_system:
+            argv.append('--break-system-packages')
+        return self._run(argv, 'install')
+
+    def uninstall(self, names, break_system):
+        argv = ['uninstall', '--isolated', '--yes', '--disable-pip-version-check', '--no-input'] + list(names)
+        if break_system:
+            argv.append('--break-system-packages')
+        return self._run(argv, 'uninstall')
+
+    def check(self):
+        return self.runner(self.launcher + ['check', '--isolated', '--disable-pip-version-check'])
+
+
+class UvBackend:
+    name = 'uv'
+
+    def __init__(self, binary, state, runner):
+        self.binary = binary
+        self.state = state
+        self.runner = runner
+
+    def _common(self):
+        return ['--python', self.state.python, '--no-config', '--offline', '--quiet']
+
+    def _run(self, argv, what):
+        rc, out, err = self.runner([self.binary, 'pip'] + argv)
+        if rc != 0:
+            raise InstallError('uv pip %s failed (rc=%d): %s' % (what, rc, (err or out).strip()[-3000:]),
+                               command=[self.binary, 'pip'] + argv)
+        return out
+
+    def install(self, requirements, links, work, compile_bytecode, break_system):
+        argv = ['install'] + self._common() + [
+            '--no-index', '--find-links', links, '--no-deps', '--require-hashes', '--no-build',
+            '--cache-dir', os.path.join(work, 'uv-cache'), '--link-mode', 'copy', '-r', requirements]
+        if compile_bytecode:
+            argv.append('--compile-bytecode')
+        if break_system:
+            argv.append('--break-system-packages')
+        return self._run(argv, 'install')
+
+    def uninstall(self, names, break_system):
+        argv = ['uninstall'] + self._common() + list(names)
+        if break_system:
+            argv.append('--break-system-packages')
+        return self._run(argv, 'uninstall')
+
+    def check(self):
+        return self.runner([self.binary, 'pip', 'check'] + self._common())

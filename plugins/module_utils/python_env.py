@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A target Python environment: probe it, create it as a virtualenv, run commands in it cleanly.
+
+Runs on targets: standard library only (Python 3.8+).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from ansible_collections.airgap.packages.plugins.module_utils import python_probe
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
+
+# Variables that would let the target's own configuration steer an installer or an interpreter.
+_DROPPED_PREFIXES = ('PIP_', 'UV_', 'PYTHON', 'VIRTUAL_ENV', 'CONDA_', '__PYVENV_LAUNCHER__')
+
+
+def clean_environment(environ=None):
+    """The environment for every installer command: no PIP_*, UV_*, PYTHON* influence, no pip config files."""
+    environ = os.environ if environ is None else environ
+    env = dict((key, value) for key, value in environ.items() if not key.startswith(_DROPPED_PREFIXES))
+    # os.devnull as PIP_CONFIG_FILE makes pip skip every configuration file, site-wide ones included.
+    env['PIP_CONFIG_FILE'] = os.devnull
+    env['PYTHONNOUSERSITE'] = '1'
+    env.setdefault('LANG', 'C.UTF-8')
+    return env
+
+
+class Runner:
+    """Runs argv lists (never a shell) in the clean environment; returns (rc, stdout, stderr)."""
+
+    def __init__(self, environ=None):
+        self.env = clean_environment(environ)
+
+    def __call__(self, argv, data=None, cwd=None):
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       cwd=cwd, env=self.env)
+        except (IOError, OSError) as exc:
+            return 127, '', 'cannot run %s: %s' % (argv[0], exc.strerror or exc)
+        out, err = process.communicate(data.encode('utf-8') if data is not None else None)
+        return process.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+
+
+class Distribution:
+    """One installed distribution as the probe saw it."""
+
+    def __init__(self, name, version, path, in_environment):
+        self.name = name
+        self.version = version
+        self.path = path
+        self.in_environment = in_environment
+
+    def __repr__(self):
+        return 'Distribution(%s %s)' % (self.name, self.version)
+
+
+class PythonState:
+    """What one interpreter reports about itself: version, where it installs, what it holds, which tags it takes."""
+
+    def __init__(self, python, data):
+        self.python = python
+        self.executable = data['executable']
+        self.version = data['version']
+        self.implementation = data.get('implementation', '')
+        self.prefix = data['prefix']
+        self.in_venv = data.get('in_venv', False)
+        self.purelib = data['purelib']
+        self.platlib = data['platlib']
+        self.externally_managed = data.get('externally_managed', False)
+        self.has_venv = data.get('has_venv')
+        self.has_ensurepip = data.get('has_ensurepip')
+        self.distributions = [Distribution(**d) for d in data.get('distributions', [])]
+        self.tags = data.get('tags')
+
+    def visible(self):
+        """{name: version} of every distribution the interpreter can import."""
+        return dict((d.name, d.version) for d in self.distributions)
+
+    def removable(self):
+        """{name: version} of the distributions inside the environment's own site-packages."""
+        return dict((d.name, d.version) for d in self.distributions if d.in_environment)
+
+    def file_tags(self, filename):
+        return (self.tags or {}).get('files', {}).get(filename)
+
+
+def module_source(module):
+    """The source text of a Python module, also when it is imported from a zip (as Ansible runs modules)."""
+    loader = getattr(module, '__loader__', None)
+    source = None
+    if loader is not None and hasattr(loader, 'get_source'):
+        source = loader.get_source(module.__name__)
+    if source is None:
+        with open(module.__file__, 'rb') as handle:
+            source = handle.read()
+    if isinstance(source, bytes):
+        source = source.decode('utf-8')
+    return source
+
+
+def _wheeltags_source():
+    from ansible_collections.airgap.packages.plugins.module_utils import wheeltags
+    return module_source(wheeltags)
+
+
+def probe(python, runner, filenames=None, capabilities=False):
+    """Ask the interpreter at `python` about itself (one short subprocess); tags of filenames when given."""
+    request = {'capabilities': capabilities}
+    if filenames is not None:
+        request['wheeltags_source'] = _wheeltags_source()
+        request['filenames'] = list(filenames)
+    rc, out, err = runner([python, '-I', '-c', module_source(python_probe)], data=json.dumps(request))
+    data = None
+    if rc == 0:
+        try:
+            data = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            data = None
+    if data is None:
+        raise AirgapError('cannot run the interpreter %s (rc=%d): %s' % (python, rc, (err or out).strip()[-2000:]),
+                          interpreter=python)
+    if 'error' in data:
+        raise AirgapError('the interpreter %s could not describe itself: %s' % (python, data['error']), interpreter=python)
+    return PythonState(python, data)
+
+
+def venv_python(path):
+    return os.path.join(path, 'bin', 'python')
+
+
+def is_virtualenv(path):
+    return os.path.isfile(os.path.join(path, 'pyvenv.cfg')) and os.path.exists(venv_python(path))
+
+
+def create_virtualenv(path, base_python, base_state, runner, seed_pip_with_ensurepip):
+    """Create a virtualenv at path from base_python, without pip unless ensurepip is to seed it.
+
+    Uses the venv module when the base interpreter has it; otherwise lays out a PEP 405
+    environment by hand (pyvenv.cfg + bin/python), which every CPython 3 honours.
+    Returns how it was made ('venv', 'venv+ensurepip' or 'pep405').
+    """
+    existed = os.path.isdir(path)
+    if existed and os.listdir(path):
+        raise InstallError('%s exists and is not a virtualenv (no pyvenv.cfg or bin/python); remove it or choose another path'
+                           % path, virtualenv=path)
+    try:
+        if base_state.has_venv:
+            argv = [base_python, '-I', '-m', 'venv']
+            how = 'venv+ensurepip' if seed_pip_with_ensurepip else 'venv'
+            if not seed_pip_with_ensurepip:
+                argv.append('--without-pip')
+            rc, out, err = runner(argv + [path])
+            if rc != 0:
+                raise InstallError('creating the virtualenv %s with %s failed (rc=%d): %s'
+                                   % (path, ' '.join(argv), rc, (err or out).strip()[-2000:]), virtualenv=path)
+        else:
+            how = 'pep405'
+            _layout_pep405(path, base_state)
+    except BaseException:
+        _remove_partial(path, existed)
+        raise
+    if not is_virtualenv(path):
+        _remove_partial(path, existed)
+        raise InstallError('%s was not created as a virtualenv by %s' % (path, base_python), virtualenv=path)
+    return how
+
+
+def _layout_pep405(path, base_state):
+    """The minimal environment PEP 405 defines: pyvenv.cfg beside bin/python, plus an empty site-packages."""
+    executable = base_state.executable
+    major_minor = '.'.join(base_state.version.split('.')[:2])
+    bin_dir = os.path.join(path, 'bin')
+    lib_dir = os.path.join(path, 'lib')
+    site_packages = os.path.join(lib_dir, 'python%s' % major_minor, 'site-packages')
+    for directory in (bin_dir, site_packages, os.path.join(path, 'include')):
+        os.makedirs(directory, 0o755)
+    if sys.maxsize > 2 ** 32 and not os.path.exists(os.path.join(path, 'lib64')):
+        os.symlink('lib', os.path.join(path, 'lib64'))
+    config = ('home = %s\ninclude-system-site-packages = false\nversion = %s\nexecutable = %s\n'
+              % (os.path.dirname(executable), base_state.version, os.path.realpath(executable)))
+    with open(os.path.join(path, 'pyvenv.cfg'), 'w') as handle:
+        handle.write(config)
+    os.symlink(executable, os.path.join(bin_dir, 'python'))
+    for alias in ('python3', 'python%s' % major_minor):
+        os.symlink('python', os.path.join(bin_dir, alias))
+
+
+def _remove_partial(path, existed):
+    if existed:
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                os.unlink(full)
+    else:
+        shutil.rmtree(path, ignore_errors=True)

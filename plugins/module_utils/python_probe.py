@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a Python interpreter holds, told by that interpreter itself, without pip.
+
+Runs on targets, inside the interpreter being described: pip_offline sends this file's source
+to `python -I -c` with a JSON request on stdin and reads one JSON object from stdout. It must
+therefore stay self-contained (standard library only, no collection imports) and work on
+Python 3.8+. The tag rules are not copied here: the request carries the source of wheeltags.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import sys
+
+
+def normalise_name(name):
+    """PEP 503 normalised project name."""
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def _metadata_headers(path):
+    """Name and Version from a METADATA / PKG-INFO file; stops at the first blank line."""
+    name = version = None
+    try:
+        with open(path, 'rb') as handle:
+            for raw in handle:
+                line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+                if not line:
+                    break
+                if name is None and line.startswith('Name:'):
+                    name = line[5:].strip()
+                elif version is None and line.startswith('Version:'):
+                    version = line[8:].strip()
+                if name and version:
+                    break
+    except (IOError, OSError):
+        return None, None
+    return name, version
+
+
+def _from_directory_name(entry):
+    """(name, version) from `name-version.dist-info` or `name-version[-pyX.Y].egg-info`."""
+    stem = entry.rsplit('.', 1)[0]
+    parts = stem.split('-')
+    if len(parts) < 2:
+        return None, None
+    return parts[0], parts[1]
+
+
+def distributions_in(directory):
+    """[(name, version, metadata path)] of the distributions installed in one sys.path directory."""
+    try:
+        entries = sorted(os.listdir(directory))
+    except (IOError, OSError):
+        return []
+    found = []
+    for entry in entries:
+        if entry.endswith('.dist-info'):
+            metadata = os.path.join(directory, entry, 'METADATA')
+        elif entry.endswith('.egg-info'):
+            path = os.path.join(directory, entry)
+            metadata = os.path.join(path, 'PKG-INFO') if os.path.isdir(path) else path
+        else:
+            continue
+        name, version = _metadata_headers(metadata)
+        if not name or not version:
+            name, version = _from_directory_name(entry)
+        if name and version:
+            found.append((normalise_name(name), version, os.path.join(directory, entry)))
+    return found
+
+
+def installed_distributions(path_entries, environment_dirs):
+    """Distributions visible on sys.path, first one of each name wins (as importlib.metadata does).
+
+    Each is a dict with name, version, path and in_environment (it lives in a directory the
+    installer writes to, so it may be replaced or removed).
+    """
+    environment = set(os.path.realpath(d) for d in environment_dirs)
+    seen = {}
+    ordered = []
+    for entry in path_entries:
+        if not entry or not os.path.isdir(entry):
+            continue
+        real = os.path.realpath(entry)
+        for name, version, path in distributions_in(entry):
+            if name in seen:
+                continue
+            seen[name] = True
+            ordered.append({'name': name, 'version': version, 'path': path, 'in_environment': real in environment})
+    return ordered
+
+
+def _load_wheeltags(source):
+    namespace = {'__name__': 'airgap_wheeltags', '__file__': 'wheeltags.py'}
+    exec(compile(source, 'wheeltags.py', 'exec'), namespace)
+    return namespace
+
+
+def tag_report(source, filenames):
+    """Which of filenames this interpreter cannot install, and each compatible file's best tag rank."""
+    wheeltags = _load_wheeltags(source)
+    supported = list(wheeltags['supported_tags']())
+    rank_of = {}
+    for index, tag in enumerate(supported):
+        rank_of.setdefault(tag, index)
+    wheels = [f for f in filenames if f.endswith('.whl')]
+    incompatible = wheeltags['incompatible_wheels'](wheels, supported)
+    if isinstance(incompatible, dict):
+        incompatible = list(incompatible)
+    bad = set(item if isinstance(item, str) else item[0] for item in incompatible)
+    report = {}
+    for filename in wheels:
+        try:
+            tags = list(wheeltags['wheel_file_tags'](filename))
+        except ValueError:
+            tags, bad = [], bad | set([filename])
+        ranks = [rank_of[tag] for tag in tags if tag in rank_of]
+        report[filename] = {
+            'tags': sorted(tags),
+            'compatible': filename not in bad,
+            'rank': min(ranks) if ranks and filename not in bad else None,
+        }
+    return {'files': report, 'supported_count': len(supported), 'supported_sample': supported[:5]}
+
+
+def _module_available(name):
+    try:
+        import importlib.util
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def describe(request):
+    """Everything pip_offline needs to know about the running interpreter, as one dict."""
+    import sysconfig
+    paths = sysconfig.get_paths()
+    environment_dirs = [paths['purelib'], paths['platlib']]
+    stdlib = paths.get('stdlib', '')
+    in_venv = sys.prefix != getattr(sys, 'base_prefix', sys.prefix)
+    result = {
+        'executable': sys.executable,
+        'version': '%d.%d.%d' % sys.version_info[:3],
+        'implementation': sys.implementation.name,
+        'prefix': sys.prefix,
+        'base_prefix': getattr(sys, 'base_prefix', sys.prefix),
+        'in_venv': in_venv,
+        'purelib': paths['purelib'],
+        'platlib': paths['platlib'],
+        'externally_managed': bool(stdlib) and not in_venv and os.path.exists(os.path.join(stdlib, 'EXTERNALLY-MANAGED')),
+        'distributions': installed_distributions(sys.path, environment_dirs),
+    }
+    if request.get('capabilities'):
+        result['has_venv'] = _module_available('venv')
+        result['has_ensurepip'] = _module_available('ensurepip')
+    if request.get('wheeltags_source'):
+        result['tags'] = tag_report(request['wheeltags_source'], request.get('filenames', []))
+    return result
+
+
+def main():
+    request = json.loads(sys.stdin.read() or '{}')
+    try:
+        answer = describe(request)
+    except Exception as exc:  # the caller reports it with the interpreter's name
+        answer = {'error': '%s: %s' % (type(exc).__name__, exc)}
+    sys.stdout.write(json.dumps(answer))
+    sys.stdout.write('\n')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs on the target: installs a verified wheel cache strictly offline, with the target's interpreter."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: pip_offline
+short_description: Verify a wheel cache and install it strictly offline, idempotently
+version_added: 0.1.0
+description:
+  - Installs the wheels of a cache built by M(airgap.packages.wheel_cache) into a virtualenv
+    (created when absent) or into a given interpreter, on a host without network access.
+  - B(Plan first.) What is installed is read from the C(*.dist-info) directories the target
+    interpreter sees (one short subprocess, no pip) and compared with what the manifest pins;
+    the plan lists per package C(install), C(upgrade), C(downgrade) or C(remove). A converged
+    environment reports C(changed=false) and neither pip nor uv runs. Check mode returns the
+    same plan and changes nothing; diff mode shows the versions before and after.
+  - B(Verify before installing.) Every wheel the plan installs (and the pip or uv wheel that
+    installs it) is checked for size and sha256 against the manifest, and every wheel of the
+    selected requirements for tag compatibility with the target interpreter, before anything
+    runs. A missing, truncated or altered file, a dependency the manifest does not hold, an
+    sdist, or a wheel for another platform stops the task with an error naming the file and
+    the expected and actual sha256, size or tags; nothing is installed, no virtualenv is created.
+  - B(Strictly offline.) The installer sees only a private directory holding links to the
+    planned, verified wheels, with C(--no-index), binary wheels only, exact pins and
+    C(--require-hashes); files in the cache that the manifest does not list are never installed.
+    C(PIP_*), C(UV_*) and C(PYTHON*) variables and pip or uv configuration files on the target
+    have no effect. Afterwards C(pip check) (or C(uv pip check)) must pass, or the task fails
+    with its output.
+  - B(Bare targets.) A virtualenv is created with the C(venv) module without pip, then pip is
+    installed into it from the cache. An interpreter without C(venv) gets a PEP 405 virtualenv
+    laid out by hand (C(pyvenv.cfg) and C(bin/python), no activate scripts). An interpreter
+    without pip is served by pip run straight from its cached wheel, or by uv.
+  - One lock per environment (a file beside the virtualenv, or beside the interpreter's
+    site-packages) serialises concurrent runs against it; the plan is computed again under
+    the lock.
+author:
+  - airgap.packages maintainers
+options:
+  cache:
+    description:
+      - Directory on the target holding the wheels and their C(manifest.json), as built by
+        M(airgap.packages.wheel_cache) and shipped to the host.
+    type: path
+    required: true
+  packages:
+    description:
+      - Names of top-level requirements of the manifest to install (or remove), each with its
+        dependency closure as recorded in the manifest. Names are compared PEP 503 normalised.
+      - When omitted, all top-level requirements of the manifest.
+    type: list
+    elements: str
+  virtualenv:
+    description:
+      - Path of the virtualenv to install into; created when absent (from O(python) when given,
+        else from the interpreter running this module).
+      - One of O(virtualenv) and O(python) is required.
+    type: path
+  python:
+    description:
+      - Without O(virtualenv), the interpreter to install into (its C(sysconfig) purelib and
+        platlib directories). A name without a slash is looked up on C(PATH).
+      - With O(virtualenv), the interpreter that creates the virtualenv when it does not exist.
+    type: path
+  state:
+    description:
+      - V(present) installs the pinned versions of the selected requirements and their
+        dependencies, upgrading or downgrading what differs.
+      - V(absent) removes the selected top-level requirements (not their dependencies) from the
+        environment. It never creates a virtualenv.
+    type: str
+    choices: [present, absent]
+    default: present
+  sync:
+    description:
+      - With O(state=present), also remove from the environment every distribution that the
+        selected requirements do not pin, so that it holds exactly the closure.
+      - pip, setuptools and wheel, which a virtualenv is seeded with, are kept unless the cache
+        pins them. Distributions outside the environment's own site-packages (for example the
+        system's, seen through a system interpreter) are never removed.
+    type: bool
+    default: false
+  installer:
+    description:
+      - V(auto) uses uv when the cache holds a uv wheel that runs on this host, pip otherwise.
+      - V(pip) uses the environment's pip when it has one (19.0 or newer), else pip run from
+        the cached pip wheel.
+      - V(uv) uses uv from the cached uv wheel (extracted to a private temporary directory and
+        never installed into the target), and fails when the cache has none.
+    type: str
+    choices: [auto, pip, uv]
+    default: auto
+  compile_bytecode:
+    description:
+      - Compile the installed Python files to bytecode, as pip does by default.
+    type: bool
+    default: true
+  break_system_packages:
+    description:
+      - Allow installing into an interpreter marked externally managed (PEP 668), such as
+        Debian's C(/usr/bin/python3). Without it such a target fails with a hint to use a
+        virtualenv.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports the exact plan (and verifies the cache) without changing anything.
+  diff_mode:
+    support: full
+    description: Shows the versions of the touched packages before and after.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Needs Python 3.8 or newer on the host; the module itself uses only the standard library.
+  - Artifacts the plan does not install are not hashed, so a converged environment costs one
+    short probe of the interpreter and no read of the wheels.
+seealso:
+  - module: airgap.packages.wheel_cache
+  - module: airgap.packages.platform_facts
+'''
+
+EXAMPLES = r'''
+- name: Install every requirement of the shipped cache into the application's virtualenv
+  airgap.packages.pip_offline:
+    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    virtualenv: /opt/app/venv
+
+- name: Install only flask (and its dependencies), and remove everything else the cache does not pin
+  airgap.packages.pip_offline:
+    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    virtualenv: /opt/app/venv
+    packages: [flask]
+    sync: true
+
+- name: Use uv from the cache, without bytecode compilation
+  airgap.packages.pip_offline:
+    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    virtualenv: /opt/tools
+    installer: uv
+    compile_bytecode: false
+
+- name: Install into an existing interpreter
+  airgap.packages.pip_offline:
+    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    python: /opt/python3.11/bin/python3
+
+- name: Remove a requirement
+  airgap.packages.pip_offline:
+    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    virtualenv: /opt/app/venv
+    packages: [rich]
+    state: absent
+'''
+
+RETURN = r'''
+changes:
+  description:
+    - What was done (or, in check mode, would be done), one entry per package touched.
+    - Empty when the environment already matches the manifest.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: PEP 503 normalised project name.
+      type: str
+      returned: always
+      sample: flask
+    action:
+      description: One of C(install), C(upgrade), C(downgrade), C(remove).
+      type: str
+      returned: always
+      sample: upgrade
+    before:
+      description: Version installed before, null when absent.
+      type: str
+      returned: always
+      sample: 3.0.3
+    after:
+      description: Version installed after, null when removed.
+      type: str
+      returned: always
+      sample: 3.1.3
+interpreter:
+  description: The interpreter that was (or would be) installed into.
+  returned: always
+  type: str
+  sample: /opt/app/venv/bin/python
+python_version:
+  description: Version of that interpreter (of the base interpreter while the virtualenv does not exist yet).
+  returned: always
+  type: str
+  sample: 3.11.2
+installer:
+  description: C(pip) or C(uv) when one ran, null when nothing had to be done or in check mode.
+  returned: always
+  type: str
+  sample: uv
+manifest_digest:
+  description: sha256 of the canonical manifest, the idempotency key of the cache.
+  returned: always
+  type: str
+  sample: 0f1c8e3d7b9a4f2e6c5d8b1a3e7f9c2d4b6a8e0f1c3d5b7a9e2f4c6d8b0a1c3e
+environment_key:
+  description: Environment key the cache was built for.
+  returned: always
+  type: str
+  sample: cp311-manylinux_2_36-x86_64-5c1e3a9f
+virtualenv:
+  description: Absolute path of the virtualenv, null when installing into O(python).
+  returned: always
+  type: str
+  sample: /opt/app/venv
+virtualenv_created:
+  description: Whether the virtualenv was (or, in check mode, would be) created.
+  returned: always
+  type: bool
+  sample: false
+site_packages:
+  description: The purelib directory installs go to; null while the virtualenv does not exist yet.
+  returned: always
+  type: str
+  sample: /opt/app/venv/lib/python3.11/site-packages
+verified:
+  description: Cache files whose size and sha256 were checked in this run.
+  returned: always
+  type: list
+  elements: str
+  sample: [flask-3.1.3-py3-none-any.whl, pip-26.3-py3-none-any.whl]
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cache=dict(type='path', required=True),
+            packages=dict(type='list', elements='str'),
+            virtualenv=dict(type='path'),
+            python=dict(type='path'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            sync=dict(type='bool', default=False),
+            installer=dict(type='str', choices=['auto', 'pip', 'uv'], default='auto'),
+            compile_bytecode=dict(type='bool', default=True),
+            break_system_packages=dict(type='bool', default=False),
+        ),
+        required_one_of=[['virtualenv', 'python']],
+        supports_check_mode=True,
+    )
+    params = module.params
+    python = params['python']
+    if python and os.sep not in python:
+        python = module.get_bin_path(python, required=True)
+    request = Request(
+        cache=params['cache'], packages=params['packages'], virtualenv=params['virtualenv'], python=python,
+        state=params['state'], sync=params['sync'], installer=params['installer'],
+        compile_bytecode=params['compile_bytecode'], break_system_packages=params['break_system_packages'],
+        check_mode=module.check_mode, tmpdir=module.tmpdir)
+    try:
+        result = PipOffline(request, warn=module.warn).run()
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

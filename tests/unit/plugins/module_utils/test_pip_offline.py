@@ -1,0 +1,357 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pip_offline's logic with a fake target: plans, verification, installer choice, confirmation."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.airgap.packages.plugins.module_utils import pip_offline, python_env, python_probe, wheeltags
+from ansible_collections.airgap.packages.plugins.module_utils.errors import InstallError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
+    Artifact, Manifest, TopLevel, sha256_file, write_manifest)
+
+SUPPORTED = ['cp311-cp311-manylinux_2_17_x86_64', 'cp311-abi3-manylinux_2_17_x86_64', 'py3-none-manylinux_2_17_x86_64',
+             'py3-none-any']
+WHEELTAGS = python_env.module_source(wheeltags) + '\n\ndef supported_tags():\n    return %r\n' % SUPPORTED
+
+
+def wheel(cache, filename, content=None):
+    path = os.path.join(str(cache), filename)
+    with open(path, 'wb') as handle:
+        handle.write(content if content is not None else filename.encode() * 3)
+    parts = filename[:-4].split('-')
+    return Artifact(filename, parts[0].replace('_', '-'), parts[1], os.path.getsize(path), sha256_file(path),
+                    platform='-'.join(parts[-3:]))
+
+
+def make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl'),
+               tops=(('app', ['app', 'lib']),)):
+    cache = tmp_path / 'cache'
+    cache.mkdir(parents=True)
+    artifacts = [wheel(cache, f) for f in files]
+    manifest = Manifest('python', {'key': 'k'}, [TopLevel(name, name, closure) for name, closure in tops], artifacts)
+    write_manifest(str(cache), manifest)
+    return cache
+
+
+class FakeTarget:
+    """A target interpreter: answers the probe from `installed`, records installer commands and applies them."""
+
+    def __init__(self, installed=None, externally_managed=False, check_rc=0, apply=True, outside=None):
+        self.installed = dict(installed or {})
+        self.outside = dict(outside or {})
+        self.externally_managed = externally_managed
+        self.check_rc = check_rc
+        self.apply = apply
+        self.commands = []
+        self.requirements = []
+
+    def installer_commands(self):
+        return [c for c in self.commands if not c[0] == 'probe']
+
+    def __call__(self, argv, data=None, cwd=None):
+        if len(argv) > 3 and argv[1:3] == ['-I', '-c'] and 'def describe(request)' in argv[3]:
+            self.commands.append(('probe', argv[0]))
+            request = json.loads(data)
+            answer = {
+                'executable': argv[0], 'version': '3.11.2', 'implementation': 'cpython', 'prefix': '/venv',
+                'in_venv': True, 'purelib': '/venv/lib/site-packages', 'platlib': '/venv/lib/site-packages',
+                'externally_managed': self.externally_managed,
+                'distributions': [{'name': n, 'version': v, 'path': '/venv/lib/site-packages/%s' % n, 'in_environment': True}
+                                  for n, v in sorted(self.installed.items())]
+                + [{'name': n, 'version': v, 'path': '/usr/lib/python3/dist-packages/%s' % n, 'in_environment': False}
+                   for n, v in sorted(self.outside.items())],
+                'has_venv': True, 'has_ensurepip': False,
+            }
+            if 'wheeltags_source' in request:
+                answer['tags'] = python_probe.tag_report(WHEELTAGS, request['filenames'])
+            return 0, json.dumps(answer), ''
+        self.commands.append(list(argv))
+        if 'check' in argv:
+            return self.check_rc, 'broken: app needs lib' if self.check_rc else 'ok', ''
+        if 'uninstall' in argv and self.apply:
+            words = argv[argv.index('uninstall') + 1:]
+            for index, word in enumerate(words):
+                if not word.startswith('-') and words[index - 1] != '--python':
+                    self.installed.pop(word, None)
+        if 'install' in argv and '-r' in argv and self.apply:
+            with open(argv[argv.index('-r') + 1]) as handle:
+                lines = handle.read().splitlines()
+            self.requirements.append(lines)
+            for line in lines:
+                name, version = line.split(' ')[0].split('==')
+                self.installed[name] = version
+        return 0, '', ''
+
+
+def run(cache, target, **options):
+    options.setdefault('virtualenv', '/nonexistent-for-tests/venv')
+    options.setdefault('tmpdir', str(cache.parent))
+    request = pip_offline.Request(str(cache), **options)
+    return pip_offline.PipOffline(request, runner=target).run()
+
+
+@pytest.fixture
+def existing_venv(monkeypatch):
+    monkeypatch.setattr(python_env, 'is_virtualenv', lambda path: True)
+    monkeypatch.setattr(pip_offline, 'environment_lock', _no_lock)
+
+
+class _no_lock:
+    def __init__(self, target):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_converged_venv_reports_no_change_without_running_pip(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0', 'pip': '26.3'})
+    result = run(make_cache(tmp_path), target)
+    assert result['changed'] is False and result['changes'] == []
+    assert target.installer_commands() == []
+    assert result['verified'] == []  # a no-op reads no wheel
+
+
+def test_drifted_package_is_the_only_one_installed(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'pip': '26.3'})
+    result = run(make_cache(tmp_path), target)
+    assert result['changes'] == [{'name': 'lib', 'action': 'install', 'before': None, 'after': '2.0'}]
+    assert [line.split(' ')[0] for line in target.requirements[0]] == ['lib==2.0']
+    assert result['installer'] == 'pip'
+    assert result['verified'] == ['lib-2.0-py3-none-any.whl']
+
+
+def test_other_version_installed_by_hand_is_downgraded_alone(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '3.1', 'pip': '26.3'})
+    result = run(make_cache(tmp_path), target)
+    assert result['changes'] == [{'name': 'lib', 'action': 'downgrade', 'before': '3.1', 'after': '2.0'}]
+
+
+def test_requirements_are_pinned_and_hash_checked_and_only_planned_files_are_linked(tmp_path, existing_venv):
+    cache = make_cache(tmp_path)
+    (cache / 'lib-9.9-py3-none-any.whl').write_bytes(b'not in the manifest')
+    seen = {}
+
+    class Spy(FakeTarget):
+        def __call__(self, argv, data=None, cwd=None):
+            if 'install' in argv and '-r' in argv:
+                seen['links'] = sorted(os.listdir(argv[argv.index('--find-links') + 1]))
+                seen['argv'] = argv
+            return FakeTarget.__call__(self, argv, data, cwd)
+
+    target = Spy({'pip': '26.3'})
+    run(cache, target, installer='pip')
+    assert seen['links'] == ['app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl']
+    for option in ('--isolated', '--no-index', '--no-deps', '--require-hashes', '--only-binary'):
+        assert option in seen['argv']
+    assert all('--hash=sha256:' in line for line in target.requirements[0])
+
+
+def test_check_mode_returns_the_plan_and_runs_nothing(tmp_path):
+    target = FakeTarget()
+    venv = tmp_path / 'venv'
+    result = run(make_cache(tmp_path), target, virtualenv=str(venv), check_mode=True)
+    assert result['changed'] is True and result['virtualenv_created'] is True
+    assert [(c['name'], c['action']) for c in result['changes']] == [('app', 'install'), ('lib', 'install'), ('pip', 'install')]
+    assert target.installer_commands() == []
+    assert not venv.exists()
+    assert result['diff']['after'] == 'app 1.0\nlib 2.0\npip 26.3\n'
+
+
+def test_flipped_byte_stops_before_anything_runs(tmp_path):
+    cache = make_cache(tmp_path)
+    path = cache / 'lib-2.0-py3-none-any.whl'
+    data = bytearray(path.read_bytes())
+    data[0] ^= 1
+    path.write_bytes(bytes(data))
+    target = FakeTarget()
+    venv = tmp_path / 'venv'
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target, virtualenv=str(venv))
+    assert 'lib-2.0-py3-none-any.whl' in caught.value.msg and 'sha256' in caught.value.msg
+    assert caught.value.details['problems'][0]['actual_sha256'] != caught.value.details['problems'][0]['expected_sha256']
+    assert target.installer_commands() == [] and not venv.exists()
+
+
+def test_truncated_and_missing_files_are_named_with_sizes(tmp_path):
+    cache = make_cache(tmp_path)
+    (cache / 'lib-2.0-py3-none-any.whl').write_bytes(b'x')
+    os.unlink(str(cache / 'app-1.0-py3-none-any.whl'))
+    with pytest.raises(VerificationError) as caught:
+        run(cache, FakeTarget(), virtualenv=str(tmp_path / 'venv'))
+    problems = dict((os.path.basename(p['file']), p['problem']) for p in caught.value.details['problems'])
+    assert problems == {'app-1.0-py3-none-any.whl': 'missing', 'lib-2.0-py3-none-any.whl': 'size mismatch'}
+
+
+def test_dependency_without_artifact_in_manifest_stops_the_task(tmp_path):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl',), tops=(('app', ['app', 'lib']),))
+    with pytest.raises(VerificationError) as caught:
+        run(cache, FakeTarget())
+    assert 'lib' in caught.value.msg and caught.value.details['missing'] == ['lib']
+
+
+def test_wheel_for_another_platform_is_refused_with_its_tags(tmp_path):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-cp311-cp311-musllinux_1_2_aarch64.whl'))
+    target = FakeTarget()
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target, virtualenv=str(tmp_path / 'venv'))
+    assert 'lib-2.0-cp311-cp311-musllinux_1_2_aarch64.whl' in caught.value.msg
+    assert 'cp311-cp311-musllinux_1_2_aarch64' in caught.value.msg
+    assert 'cp311-cp311-manylinux_2_17_x86_64' in caught.value.msg  # what the interpreter accepts
+    assert target.installer_commands() == []
+
+
+def test_best_fitting_wheel_is_chosen_among_several_platforms(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl',
+                                        'lib-2.0-cp311-cp311-manylinux_2_17_x86_64.whl',
+                                        'lib-2.0-cp311-cp311-musllinux_1_2_x86_64.whl', 'pip-26.3-py3-none-any.whl'))
+    target = FakeTarget({'pip': '26.3'})
+    result = run(cache, target)
+    assert 'lib-2.0-cp311-cp311-manylinux_2_17_x86_64.whl' in result['verified']
+    assert 'lib-2.0-py3-none-any.whl' not in result['verified']
+
+
+def test_sdist_in_the_closure_is_refused(tmp_path):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl'))
+    manifest_path = cache / 'manifest.json'
+    data = json.loads(manifest_path.read_text())
+    (cache / 'lib-2.0.tar.gz').write_bytes(b'sdist')
+    data['artifacts'].append(Artifact('lib-2.0.tar.gz', 'lib', '2.0', 5, sha256_file(str(cache / 'lib-2.0.tar.gz'))).to_dict())
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(VerificationError) as caught:
+        run(cache, FakeTarget())
+    assert 'lib-2.0.tar.gz: not a wheel' in caught.value.msg
+
+
+def test_unknown_package_names_the_requirements_the_cache_has(tmp_path):
+    with pytest.raises(ManifestError) as caught:
+        run(make_cache(tmp_path), FakeTarget(), packages=['Nope'])
+    assert 'nope' in caught.value.msg and 'app' in caught.value.msg
+
+
+def test_package_names_are_compared_normalised(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0'})
+    assert run(make_cache(tmp_path), target, packages=['APP'])['changed'] is False
+
+
+def test_equal_versions_spelled_differently_are_converged(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0.0', 'lib': '2.0', 'pip': '26.3'})
+    assert run(make_cache(tmp_path), target)['changes'] == []
+
+
+def test_sync_removes_unpinned_but_keeps_seed_tools_and_system_packages(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0', 'pip': '26.3', 'setuptools': '65.5', 'stray': '0.1'},
+                        outside={'debian-thing': '1.0'})
+    result = run(make_cache(tmp_path), target, sync=True)
+    assert result['changes'] == [{'name': 'stray', 'action': 'remove', 'before': '0.1', 'after': None}]
+    assert any('uninstall' in c and 'stray' in c for c in target.installer_commands())
+    assert 'stray' not in target.installed
+
+
+def test_without_sync_unpinned_packages_stay(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0', 'stray': '0.1'})
+    assert run(make_cache(tmp_path), target)['changed'] is False
+
+
+def test_absent_removes_the_named_requirement_not_its_dependencies(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0', 'pip': '26.3'})
+    result = run(make_cache(tmp_path), target, state='absent', packages=['app'])
+    assert result['changes'] == [{'name': 'app', 'action': 'remove', 'before': '1.0', 'after': None}]
+    assert target.installed == {'lib': '2.0', 'pip': '26.3'}
+
+
+def test_absent_with_no_virtualenv_changes_nothing(tmp_path):
+    target = FakeTarget()
+    result = run(make_cache(tmp_path), target, virtualenv=str(tmp_path / 'venv'), state='absent')
+    assert result['changed'] is False and not (tmp_path / 'venv').exists()
+
+
+def test_uv_is_used_when_its_wheel_is_cached_and_never_installed(tmp_path, existing_venv, monkeypatch):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl',
+                                        'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl'))
+    monkeypatch.setattr(pip_offline.PipOffline, '_extract_uv', lambda self, artifact: '/private/uv')
+    target = FakeTarget({'pip': '26.3'})
+    result = run(cache, target)
+    assert result['installer'] == 'uv'
+    install = [c for c in target.installer_commands() if 'install' in c][0]
+    assert install[:3] == ['/private/uv', 'pip', 'install']
+    for option in ('--offline', '--no-index', '--no-config', '--no-deps', '--require-hashes', '--no-build'):
+        assert option in install
+    assert 'uv' not in target.installed
+    assert 'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl' in result['verified']
+
+
+def test_installer_pip_ignores_a_cached_uv(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl',
+                                        'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl'))
+    target = FakeTarget({'pip': '26.3'})
+    assert run(cache, target, installer='pip')['installer'] == 'pip'
+    assert target.installer_commands()[0][1:4] == ['-I', '-m', 'pip']
+
+
+def test_installer_uv_without_uv_wheel_fails(tmp_path, existing_venv):
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), FakeTarget(), installer='uv')
+    assert 'uv' in caught.value.msg
+
+
+def test_environment_without_pip_runs_pip_from_the_cached_wheel(tmp_path, existing_venv):
+    target = FakeTarget({})
+    run(make_cache(tmp_path), target, packages=['app'])
+    command = target.installer_commands()[0]
+    assert command[1:4] == ['-I', '-c', pip_offline.PIP_FROM_WHEEL]
+    assert command[4].endswith('pip-26.3-py3-none-any.whl')
+
+
+def test_environment_without_pip_and_cache_without_pip_fails_with_a_remedy(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl'))
+    with pytest.raises(InstallError) as caught:
+        run(cache, FakeTarget({}))
+    assert 'add pip to the cache' in caught.value.msg
+
+
+def test_installer_that_leaves_the_environment_unlike_the_plan_fails(tmp_path, existing_venv):
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), FakeTarget({'pip': '26.3'}, apply=False))
+    assert 'does not match the plan' in caught.value.msg
+
+
+def test_failing_pip_check_fails_the_task_with_its_output(tmp_path, existing_venv):
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), FakeTarget({'pip': '26.3'}, check_rc=1))
+    assert 'broken: app needs lib' in caught.value.msg
+    assert caught.value.details['changes']
+
+
+def test_externally_managed_interpreter_needs_break_system_packages(tmp_path, monkeypatch):
+    monkeypatch.setattr(pip_offline, 'environment_lock', _no_lock)
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), FakeTarget({'pip': '26.3'}, externally_managed=True), virtualenv=None, python='/usr/bin/python3')
+    assert 'PEP 668' in caught.value.msg
+    target = FakeTarget({'pip': '26.3'}, externally_managed=True)
+    run(make_cache(tmp_path / 'second'), target, virtualenv=None, python='/usr/bin/python3', break_system_packages=True)
+    assert '--break-system-packages' in target.installer_commands()[0]
+
+
+def test_result_names_interpreter_and_manifest_digest(tmp_path, existing_venv):
+    cache = make_cache(tmp_path)
+    result = run(cache, FakeTarget({'app': '1.0', 'lib': '2.0'}), virtualenv='/srv/venv')
+    assert result['interpreter'] == '/srv/venv/bin/python'
+    assert result['manifest_digest'] == pip_offline.load_manifest(str(cache)).digest
+    assert result['python_version'] == '3.11.2'
+
+
+def test_compile_bytecode_off_passes_no_compile(tmp_path, existing_venv):
+    target = FakeTarget({'pip': '26.3'})
+    run(make_cache(tmp_path), target, compile_bytecode=False)
+    assert '--no-compile' in [c for c in target.installer_commands() if 'install' in c][0]
