@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 HARNESS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HARNESS))
@@ -39,6 +38,16 @@ def ansible_env(extra=None):
     })
     env.update(extra or {})
     return env
+
+
+RESULTS_CALLBACK = {'ANSIBLE_STDOUT_CALLBACK': 'airgap_results', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(HARNESS, 'callback')}
+
+
+def _results_document(stdout):
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"tasks"'):
+            return json.loads(line)
+    return {}
 
 
 class PlaybookRun:
@@ -78,16 +87,12 @@ class Ansible:
             argv += ['-e', json.dumps({key: value})]
         argv += ['--check'] if check else []
         argv += ['--diff'] if diff else []
-        with tempfile.TemporaryDirectory() as tree:
-            completed = subprocess.run(argv + ['--tree', tree], capture_output=True, text=True, env=ansible_env(self.env),
-                                       check=False)
-            results = {}
-            for host in os.listdir(tree):
-                with open(os.path.join(tree, host)) as handle:
-                    results[host] = json.load(handle)
+        env = ansible_env(dict(self.env, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', **RESULTS_CALLBACK))
+        completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        run = PlaybookRun(completed, _results_document(completed.stdout))
+        results = dict((task['host'], task['result']) for task in run.tasks)
         if not results:
-            raise AssertionError('ansible returned no result (%d): %s %s'
-                                 % (completed.returncode, completed.stdout, completed.stderr))
+            raise AssertionError('ansible returned no result: %r' % run)
         return results
 
     def playbook(self, path, extra_vars=None, check=False, diff=False, inventory=None, limit=None, env=None):
@@ -99,13 +104,6 @@ class Ansible:
         argv += ['--check'] if check else []
         argv += ['--diff'] if diff else []
         argv += ['--limit', limit] if limit else []
-        run_env = ansible_env(dict(self.env, **(env or {})))
-        run_env.update({'ANSIBLE_STDOUT_CALLBACK': 'airgap_results',
-                        'ANSIBLE_CALLBACK_PLUGINS': os.path.join(HARNESS, 'callback')})
+        run_env = ansible_env(dict(self.env, **dict(env or {}, **RESULTS_CALLBACK)))
         completed = subprocess.run(argv, capture_output=True, text=True, env=run_env, check=False)
-        document = {}
-        for line in reversed(completed.stdout.splitlines()):
-            if line.startswith('{"tasks"'):
-                document = json.loads(line)
-                break
-        return PlaybookRun(completed, document)
+        return PlaybookRun(completed, _results_document(completed.stdout))
