@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gathering of the airgap_platform fact on a target.
+
+Runs on targets: standard library and ansible.module_utils only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import pkgutil
+import sys
+
+from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+
+
+def wheeltags_source():
+    """The source of wheeltags.py, also when this code runs from a zip (AnsiballZ)."""
+    data = pkgutil.get_data('ansible_collections.airgap.packages.plugins.module_utils', 'wheeltags.py')
+    if data is None:  # pragma: no cover - every loader Ansible uses supports get_data
+        with open(wheeltags.__file__.replace('.pyc', '.py'), 'rb') as handle:
+            data = handle.read()
+    return data.decode('utf-8')
+
+
+def describe_python(module, interpreter=None):
+    """Description (with key) of `interpreter`, or of the one running this module when None/the same."""
+    if not interpreter or os.path.abspath(interpreter) == os.path.abspath(sys.executable):
+        return platform_info.describe_running_python()
+    if not os.path.exists(interpreter):
+        raise AirgapError('Python interpreter %s does not exist on this host' % interpreter, interpreter=interpreter)
+    # The script ends with a __main__ block that prints the description as JSON.
+    rc, out, err = module.run_command([interpreter, '-I', '-c', wheeltags_source()], environ_update={'PYTHONIOENCODING': 'utf-8'})
+    if rc != 0:
+        raise AirgapError('cannot describe %s (exit %d): %s; it must be Python 3.8 or newer' % (interpreter, rc, err.strip()),
+                          interpreter=interpreter)
+    try:
+        description = json.loads(out)
+    except ValueError:
+        raise AirgapError('%s printed no description: %r' % (interpreter, out[-500:]), interpreter=interpreter)
+    return platform_info.complete_python_description(description)
+
+
+def describe_ruby(module, executable='ruby'):
+    """Description (with key) of Ruby, or None when it is not installed."""
+    path = executable if os.path.sep in executable else module.get_bin_path(executable)
+    if not path or not os.path.exists(path):
+        return None
+    # --disable-gems is not used: Gem::Platform and Gem::VERSION come from RubyGems itself.
+    rc, out, err = module.run_command([path, '-e', platform_info.RUBY_PROBE],
+                                      environ_update={'RUBYOPT': '', 'LC_ALL': 'C'})
+    if rc != 0:
+        raise AirgapError('cannot describe Ruby %s (exit %d): %s' % (path, rc, err.strip()), ruby=path)
+    return platform_info.parse_ruby_probe(path, out)
+
+
+def gather_platform(module, python_interpreter=None, ruby_executable='ruby', gather_ruby=True):
+    """The airgap_platform fact: {'python': {...}, 'ruby': {...} or None, 'key': combined key}."""
+    python = describe_python(module, python_interpreter)
+    ruby = describe_ruby(module, ruby_executable) if gather_ruby else None
+    return {
+        'python': python,
+        'ruby': ruby,
+        'key': platform_info.combined_key(python['key'], ruby['key'] if ruby else None),
+    }
