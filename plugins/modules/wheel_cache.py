@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs on the controller or a build host: resolves, fetches and verifies wheels per target platform."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wheel_cache
+short_description: Build a verified wheel cache (wheelhouse) per kind of target
+version_added: 0.1.0
+description:
+  - Resolves the full dependency closure of Python requirements B(for each target platform) and
+    stores the wheels of each in C(<dest>/<key>/), where C(key) is the platform's environment key
+    (see M(airgap.packages.platform_facts)), with a C(manifest.json) that lists every file with
+    its size, sha256, project, version, dependencies and origin.
+  - Environment markers, C(Requires-Python) and wheel tags are evaluated for the target, not for the
+    host running this module, so a cache for CPython 3.9 on aarch64 can be built on an x86_64
+    controller with Python 3.11.
+  - Version choice per project, among the versions that satisfy every requirement and constraint
+    of the closure; the version already cached (unless O(refresh)); else the newest version with a
+    wheel for the target; else the newest that publishes only an sdist, which is built to a wheel
+    here when the result is pure Python or this host matches the target. Otherwise the task fails
+    and lists every package and platform without a fitting wheel, with the tags that exist.
+  - A re-run with the same inputs whose files all verify (size and sha256) reports C(changed=false)
+    without any network access. Adding a requirement fetches only the new files; files of
+    requirements no longer asked for leave the manifest and, with O(prune), the directory.
+  - The manifest is written atomically after every file is in place: an interrupted or failed run
+    leaves the previous cache and manifest as they were.
+  - Ambient pip configuration (C(PIP_*) variables, C(pip.conf) indexes, find-links, constraints) is
+    ignored unless O(use_pip_config=true).
+author:
+  - airgap.packages maintainers
+requirements:
+  - packaging and resolvelib on the controller (both come with ansible-core).
+  - pip in the controller's Python, only to build sdists.
+options:
+  dest:
+    description:
+      - Directory that holds one cache directory per environment key.
+    type: path
+    required: true
+  requirements:
+    description:
+      - PEP 508 requirement strings, for example C(PyYAML>=6), C(requests[socks]),
+        C(tomli; python_version < "3.11"). Direct URL references are not supported.
+    type: list
+    elements: str
+    default: []
+  requirements_files:
+    description:
+      - pip requirements files. C(-r) and C(-c) lines are followed; C(--hash=sha256:...) pins are
+        enforced; other pip options in the files are rejected (use the module options).
+    type: list
+    elements: path
+    default: []
+  constraints_files:
+    description:
+      - pip constraints files; they restrict versions without adding requirements.
+    type: list
+    elements: path
+    default: []
+  platforms:
+    description:
+      - Platforms to build for, each as returned by M(airgap.packages.platform_facts) (the whole
+        C(airgap_platform) fact or its C(python) part), or written by hand with at least
+        C(version), C(arch) and C(libc), for example
+        C({version: "3.9", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}) (C(implementation)
+        defaults to C(cpython), C(abi) to C(cpXY); tags and marker variables are derived).
+      - Platforms with the same key share one cache.
+      - Defaults to the host running this module.
+    type: list
+    elements: dict
+    default: []
+  index_url:
+    description:
+      - Base URL of the package index (PEP 503/691 simple API). Credentials may be given in the URL;
+        they are sent only to that host and never appear in the manifest, results or errors.
+      - Defaults to C(https://pypi.org/simple/), or to pip's C(index-url) with O(use_pip_config=true).
+    type: str
+  extra_index_urls:
+    description:
+      - Further indexes searched as well, like pip's C(--extra-index-url).
+    type: list
+    elements: str
+    default: []
+  use_pip_config:
+    description:
+      - Honour the machine's pip configuration (config files and C(PIP_INDEX_URL),
+        C(PIP_EXTRA_INDEX_URL), C(PIP_FIND_LINKS), C(PIP_CONSTRAINT), C(PIP_NO_INDEX)) in addition
+        to the options, and let sdist builds see it.
+      - Off by default so that a build never depends silently on ambient indexes or find-links.
+    type: bool
+    default: false
+  include_installers:
+    description:
+      - Also cache pip, setuptools and wheel (resolved for each target) so that a target without
+        pip can bootstrap it offline.
+    type: bool
+    default: false
+  prune:
+    description:
+      - Remove files from each cache directory that its manifest does not list (artifacts no longer
+        needed, leftovers of interrupted runs).
+    type: bool
+    default: false
+  pylock:
+    description:
+      - Also write a PEP 751 C(pylock.toml) in each cache directory, with paths relative to it.
+    type: bool
+    default: false
+  refresh:
+    description:
+      - Resolve against the indexes even when the inputs are unchanged, and prefer the newest
+        versions over those already cached.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Network timeout in seconds for each index request.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Resolves (when the inputs changed) and reports the planned files without writing anything.
+  diff_mode:
+    support: full
+    description: Shows the artifact file names before and after, per cache directory.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - The closure of each top-level requirement is recorded in the manifest, so that the target
+    needs no C(packaging) to install a subset.
+  - A cache is pinned by its inputs; new releases on the index are picked up only when the inputs
+    change or with O(refresh=true).
+seealso:
+  - module: airgap.packages.platform_facts
+  - module: airgap.packages.pip_offline
+'''
+
+EXAMPLES = r'''
+- name: Describe the targets
+  airgap.packages.platform_facts:
+  register: described
+
+- name: Build one wheel cache per kind of target
+  airgap.packages.wheel_cache:
+    dest: /srv/airgap/python
+    requirements:
+      - PyYAML>=6
+      - requests
+    platforms: "{{ ansible_play_hosts | map('extract', hostvars, ['ansible_facts', 'airgap_platform', 'python']) | list }}"
+    include_installers: true
+    prune: true
+  delegate_to: localhost
+  run_once: true
+
+- name: Build for a platform no host here has, from a private index
+  airgap.packages.wheel_cache:
+    dest: /srv/airgap/python
+    requirements_files: [requirements.txt]
+    constraints_files: [constraints.txt]
+    platforms:
+      - {version: "3.9", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}
+    index_url: "https://{{ index_user }}:{{ index_password }}@pypi.internal.example/simple/"
+    pylock: true
+'''
+
+RETURN = r'''
+caches:
+  description: One entry per environment key.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: Environment key; the cache directory's name.
+      type: str
+      returned: always
+      sample: cp311-manylinux_2_36-x86_64-5c1e3a9f
+    path:
+      description: The cache directory.
+      type: str
+      returned: always
+      sample: /srv/airgap/python/cp311-manylinux_2_36-x86_64-5c1e3a9f
+    digest:
+      description: sha256 of the manifest's canonical JSON (null in check mode when it would change).
+      type: str
+      returned: always
+      sample: 0d6c3c0f6e1b0b8a9a4f1d1e1b3d2c9a8f7e6d5c4b3a29181716151413121110
+    artifacts:
+      description: Number of files the manifest lists.
+      type: int
+      returned: always
+      sample: 5
+    added:
+      description: Files the manifest lists now and did not before.
+      type: list
+      elements: str
+      returned: always
+      sample: [PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl]
+    removed:
+      description: Files the manifest no longer lists.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    repaired:
+      description: Listed files that were missing or altered on disk and were fetched again.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    pruned:
+      description: Files removed from the directory because the manifest does not list them (O(prune)).
+      type: list
+      elements: str
+      returned: always
+      sample: [six-1.16.0-py2.py3-none-any.whl]
+    skipped_requirements:
+      description: Requirements whose environment markers exclude this platform.
+      type: list
+      elements: str
+      returned: always
+      sample: ['pywin32; sys_platform == "win32"']
+    resolved:
+      description: Whether this run resolved against the indexes (false means no network access for this cache).
+      type: bool
+      returned: always
+      sample: false
+    changed:
+      description: Whether this cache changed (or would, in check mode).
+      type: bool
+      returned: always
+      sample: true
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type='path', required=True),
+            requirements=dict(type='list', elements='str', default=[]),
+            requirements_files=dict(type='list', elements='path', default=[]),
+            constraints_files=dict(type='list', elements='path', default=[]),
+            platforms=dict(type='list', elements='dict', default=[]),
+            index_url=dict(type='str', no_log=True),
+            extra_index_urls=dict(type='list', elements='str', default=[], no_log=True),
+            use_pip_config=dict(type='bool', default=False),
+            include_installers=dict(type='bool', default=False),
+            prune=dict(type='bool', default=False),
+            pylock=dict(type='bool', default=False),
+            refresh=dict(type='bool', default=False),
+            timeout=dict(type='int', default=60),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        changed, caches, diffs = build_caches(Options(**module.params), check_mode=module.check_mode)
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    result = dict(changed=changed, caches=caches)
+    if module._diff:
+        result['diff'] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
