@@ -169,3 +169,54 @@ def _page(title, body):
 def _write(path, text):
     with open(path, 'w') as handle:
         handle.write(text)
+
+
+def main(argv=None):
+    """Command line for molecule and the demo: start a source as a detached process, or stop it."""
+    import argparse
+    import json
+    import signal
+    import time
+
+    parser = argparse.ArgumentParser(description='Serve the fixture gems or Python projects on 127.0.0.1.')
+    parser.add_argument('action', choices=['start', 'stop', 'serve'])
+    parser.add_argument('--kind', choices=['gems', 'python'], default='gems')
+    parser.add_argument('--state-dir', required=True)
+    args = parser.parse_args(argv)
+    state = os.path.abspath(args.state_dir)
+    record = os.path.join(state, 'source.json')
+    if args.action == 'start':
+        os.makedirs(state, exist_ok=True)
+        log = open(os.path.join(state, 'source.log'), 'ab')
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), 'serve', '--kind', args.kind, '--state-dir', state],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.time() + 120
+        while not os.path.exists(record):
+            if time.time() > deadline:
+                raise SystemExit('the %s source did not start; see %s' % (args.kind, log.name))
+            time.sleep(0.1)
+        with open(record) as handle:
+            print(json.load(handle)['url'])
+    elif args.action == 'stop':
+        if os.path.exists(record):
+            with open(record) as handle:
+                pid = json.load(handle)['pid']
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            os.unlink(record)
+    else:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])
+        kind = GemSource if args.kind == 'gems' else PythonIndex
+        server = kind(os.path.join(state, 'root')).build().start()
+        with open(record + '.tmp', 'w') as handle:
+            json.dump({'url': server.url, 'pid': os.getpid()}, handle)
+        os.rename(record + '.tmp', record)
+        signal.sigwait([signal.SIGTERM, signal.SIGINT])
+        server.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
