@@ -233,7 +233,7 @@ def stage_install(command, base_env, staging, install_dir, files, document=False
     argv = command.argv + [
         'install', '--norc', '--local', '--clear-sources', '--ignore-dependencies', '--no-user-install',
         '--install-dir', root, '--bindir', os.path.join(root, 'bin'),
-        '--document' if document else '--no-document',
+        '--document=ri' if document else '--no-document',
     ] + list(files)
     rc, out, err = runner(argv, env, cwd=home)
     if rc != 0:

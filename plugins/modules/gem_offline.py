@@ -100,7 +100,7 @@ options:
     default: false
   document:
     description:
-      - Generate RDoc/ri documentation for the gems installed (C(gem install --document)).
+      - Generate ri documentation for the gems installed (C(gem install --document=ri)), as RubyGems does by default.
     type: bool
     default: false
 attributes:
