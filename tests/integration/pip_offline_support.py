@@ -10,6 +10,7 @@ per-requirement closures) using the controller's pip: pip download, then one
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -35,17 +36,30 @@ def _pip(argv, python=None):
     return done.stdout
 
 
+def tool_wheels(directory, names=('pip', 'uv')):
+    """Local wheels of pip and uv: taken from directory when there, else downloaded from PyPI into it once."""
+    os.makedirs(directory, exist_ok=True)
+    found = {}
+    for name in names:
+        matches = sorted(f for f in os.listdir(directory) if f.startswith(name + '-') and f.endswith('.whl'))
+        if not matches:
+            _pip(['download', '--only-binary', ':all:', '--no-deps', '--no-cache-dir', '-d', directory, name])
+            matches = sorted(f for f in os.listdir(directory) if f.startswith(name + '-') and f.endswith('.whl'))
+        found[name] = os.path.join(directory, matches[-1])
+    return found
+
+
 def build_cache(dest, requirements, index_url=None, tools=(), key='test-cp311-x86_64'):
     """Download requirements (binary only) into dest and write its manifest; returns the Manifest.
 
-    tools (e.g. pip, uv) are added as artifacts outside every requirement's closure: pip_offline
-    uses them to install and never installs them as packages of their own.
+    tools (paths of pip and uv wheels) are added as artifacts outside every requirement's
+    closure: pip_offline uses them to install and never installs them as packages of their own.
     """
     os.makedirs(dest, exist_ok=True)
     source = ['--index-url', index_url] if index_url else []
     _pip(['download', '--only-binary', ':all:', '--no-cache-dir', '-d', dest] + source + list(requirements))
-    if tools:
-        _pip(['download', '--only-binary', ':all:', '--no-cache-dir', '--no-deps', '-d', dest] + list(tools))
+    for path in tools:
+        shutil.copy(path, dest)
     tops, requires = [], {}
     for requirement in requirements:
         report = json.loads(_pip(['install', '--dry-run', '--ignore-installed', '--no-index', '--find-links', dest,
@@ -81,3 +95,30 @@ def push_dir(fleet, host, local, remote):
     tar.wait()
     if done.returncode != 0 or tar.returncode != 0:
         raise RuntimeError('copying %s to %s:%s failed: %s' % (local, host, remote, done.stderr.decode()[-2000:]))
+
+
+def make_wheel(directory, name, version, requires=()):
+    """A minimal pure-Python wheel (one module, valid RECORD) for packages the fixture index lacks."""
+    import base64
+    import hashlib
+    import zipfile
+    module = name.replace('-', '_')
+    dist_info = '%s-%s.dist-info' % (module, version)
+    files = {
+        '%s/__init__.py' % module: '__version__ = %r\n' % version,
+        '%s/METADATA' % dist_info: 'Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s' % (
+            name, version, ''.join('Requires-Dist: %s\n' % r for r in requires)),
+        '%s/WHEEL' % dist_info: 'Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()
+        record.append('%s,sha256=%s,%d' % (path, digest, len(text.encode())))
+    record.append('%s/RECORD,,' % dist_info)
+    files['%s/RECORD' % dist_info] = '\n'.join(record) + '\n'
+    path = os.path.join(directory, '%s-%s-py3-none-any.whl' % (module, version))
+    with zipfile.ZipFile(path, 'w') as archive:
+        for member in sorted(files):
+            info = zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, files[member])
+    return path
