@@ -1,0 +1,170 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The offline_install role end to end on offline hosts: converge, idempotence, check mode, drift, interruption."""
+
+import base64
+import json
+import hashlib
+import os
+import signal
+import subprocess
+import time
+import zipfile
+
+import pytest
+
+from hosts import HostFleet
+from runner import REPO, Ansible, ansible_env
+
+pytestmark = pytest.mark.integration
+
+SITE = os.path.join(REPO, 'playbooks', 'site.yml')
+VENV = '/opt/role-test/venv'
+GEM_HOME = '/opt/role-test/gems'
+STAGE = '/var/cache/airgap-role-test'
+
+
+@pytest.fixture(scope='module')
+def fleet(tmp_path_factory):
+    hosts = HostFleet(str(tmp_path_factory.mktemp('role-hosts')))
+    hosts.start(2)
+    yield hosts
+    hosts.stop()
+
+
+@pytest.fixture(scope='module')
+def role_vars(tmp_path_factory, python_index, gem_source):
+    return {
+        'offline_install_python': [{'venv': VENV, 'requirements': ['airgap-fixture-top==2.0.0']}],
+        'offline_install_gems': ['airgap_chain_a', {'name': 'airgap_twover', 'version': '1.0.0'}],
+        'offline_install_index_url': python_index.url,
+        'offline_install_gem_sources': [gem_source.url],
+        'offline_install_include_installers': False,
+        'offline_install_cache_dir': str(tmp_path_factory.mktemp('role-caches')),
+        'offline_install_stage_dir': STAGE,
+        'offline_install_gem_install_dir': GEM_HOME,
+    }
+
+
+@pytest.fixture(scope='module')
+def converged(fleet, role_vars):
+    """The fleet after a first run of the role, and that run."""
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars)
+    assert run.rc == 0, run
+    return run
+
+
+def ship_results(run):
+    return [task['result'] for task in run.tasks if task['action'] == 'airgap.packages.ship_cache']
+
+
+def test_first_run_installs_everything_on_every_host(fleet, converged):
+    assert converged.total('changed') > 0
+    for name in fleet.names:
+        imported = fleet.run(name, [VENV + '/bin/python', '-c', 'import airgap_fixture_top, airgap_fixture_mid; print("ok")'])
+        assert imported.stdout.strip() == 'ok', imported.stderr
+        required = fleet.run(name, ['env', 'GEM_HOME=' + GEM_HOME, 'GEM_PATH=' + GEM_HOME, 'ruby', '-e',
+                                    'require "airgap_chain_a"; require "airgap_twover"; puts AirgapTwover::VERSION'])
+        assert required.stdout.strip() == '1.0.0', required.stderr
+    assert all(result['transferred_bytes'] > 0 for result in ship_results(converged))
+
+
+def test_second_run_changes_nothing_and_transfers_nothing(fleet, role_vars, converged):
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars)
+    assert run.rc == 0, run
+    assert run.total('changed') == 0, run.stats
+    shipped = ship_results(run)
+    assert len(shipped) == 2 * len(fleet.names)
+    assert [result['transferred_bytes'] for result in shipped] == [0] * len(shipped)
+
+
+def test_check_mode_on_a_converged_fleet_reports_no_change(fleet, role_vars, converged):
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars, check=True)
+    assert run.rc == 0, run
+    assert run.total('changed') == 0, run.stats
+
+
+def test_check_mode_reports_exactly_the_drifted_package_and_a_run_repairs_only_it(fleet, role_vars, converged):
+    drifted, clean = fleet.names
+    fleet.run(drifted, [VENV + '/bin/python', '-m', 'pip', 'uninstall', '-y', 'airgap-fixture-mid'], check=True)
+    ansible = Ansible(inventory=fleet.inventory)
+
+    check = ansible.playbook(SITE, extra_vars=role_vars, check=True, diff=True)
+    assert check.rc == 0, check
+    assert check.stats[clean]['changed'] == 0
+    assert check.stats[drifted]['changed'] == 1
+    install = check.results('Install into each Python environment from the shipped wheel cache')
+    planned = [(change['name'], change['action']) for item in install[drifted]['results'] for change in item['changes']]
+    assert planned == [('airgap-fixture-mid', 'install')]
+    assert fleet.run(drifted, [VENV + '/bin/python', '-c', 'import airgap_fixture_mid']).returncode != 0
+
+    repair = ansible.playbook(SITE, extra_vars=role_vars)
+    assert repair.rc == 0, repair
+    assert repair.stats[clean]['changed'] == 0 and repair.stats[drifted]['changed'] == 1
+    done = [(c['name'], c['action']) for item in repair.results(
+        'Install into each Python environment from the shipped wheel cache')[drifted]['results'] for c in item['changes']]
+    assert done == [('airgap-fixture-mid', 'install')]
+    assert ansible.playbook(SITE, extra_vars=role_vars).total('changed') == 0
+
+
+def big_wheel(directory, size):
+    """A valid pure wheel carrying size random bytes, to make a transfer last long enough to cut."""
+    name, version = 'airgap_fixture_big', '1.0.0'
+    path = os.path.join(directory, '%s-%s-py3-none-any.whl' % (name, version))
+    files = {
+        '%s/__init__.py' % name: b'',
+        '%s/payload.bin' % name: os.urandom(size),
+        '%s-%s.dist-info/METADATA' % (name, version): b'Metadata-Version: 2.1\nName: airgap-fixture-big\nVersion: 1.0.0\n',
+        '%s-%s.dist-info/WHEEL' % (name, version): b'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+    }
+    record = ''.join('%s,sha256=%s,%d\n' % (
+        arc, base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(), len(data))
+        for arc, data in files.items())
+    record += '%s-%s.dist-info/RECORD,,\n' % (name, version)
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
+        for arc, data in files.items():
+            archive.writestr(arc, data)
+        archive.writestr('%s-%s.dist-info/RECORD' % (name, version), record)
+    return path
+
+
+def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(tmp_path, fleet, role_vars, python_index,
+                                                                         converged):
+    python_index.add(big_wheel(str(tmp_path), 24 * 1024 * 1024))
+    venv = '/opt/role-test/big'
+    extra = dict(role_vars, offline_install_python=[{'venv': venv, 'requirements': ['airgap-fixture-big']}],
+                 offline_install_gems=[])
+    host = fleet.host(fleet.names[0])
+    limit = host.name
+    # Slow the link so that the transfer is still running when the controller side is killed.
+    subprocess.run(['tc', 'qdisc', 'add', 'dev', host.veth, 'root', 'tbf', 'rate', '40mbit', 'burst', '64kb',
+                    'latency', '400ms'], check=True)
+    try:
+        env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'default'})
+        argv = ['ansible-playbook', SITE, '-i', fleet.inventory, '--limit', limit, '-e', json.dumps(extra)]
+        playbook = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            partial = fleet.run(host.name, ['find', '/root/.ansible/tmp', '-name', 'cache.tar', '-size', '+1k'])
+            if partial.stdout.strip():
+                break
+            assert playbook.poll() is None, 'the playbook ended before its transfer could be cut'
+            time.sleep(0.1)
+        else:
+            pytest.fail('no transfer seen on %s' % host.name)
+        os.killpg(playbook.pid, signal.SIGKILL)
+        playbook.wait()
+    finally:
+        subprocess.run(['tc', 'qdisc', 'del', 'dev', host.veth, 'root'], check=False)
+
+    staged = fleet.run(host.name, ['ls', STAGE + '/python']).stdout.split()
+    complete = [d for d in staged if fleet.run(host.name, ['test', '-e', '%s/python/%s/airgap_fixture_big-1.0.0-py3-none-any.whl'
+                                                           % (STAGE, d)]).returncode == 0]
+    assert complete == [], 'a partial cache was put in place: %s' % complete
+    assert fleet.run(host.name, ['test', '-e', venv]).returncode != 0
+
+    again = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=extra, limit=limit)
+    assert again.rc == 0, again
+    assert fleet.run(host.name, [venv + '/bin/python', '-c', 'import airgap_fixture_big']).returncode == 0
+    assert Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=extra, limit=limit).total('changed') == 0
