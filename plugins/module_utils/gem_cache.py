@@ -43,10 +43,11 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sa
 GENERATOR = 'airgap.packages.gem_cache'
 STAGING_PREFIX = '.gem_cache-staging-'
 
-GemCacheRequest = namedtuple('GemCacheRequest', ['gems', 'lockfile', 'lock_origin', 'sources', 'targets', 'dest',
+GemCacheRequest = namedtuple('GemCacheRequest', ['gems', 'asked', 'lockfile', 'lock_origin', 'sources', 'targets', 'dest',
                                                  'prune', 'refresh'])
-"""What to build: gems ([GemRequest]), lockfile (Lockfile or None), sources (URLs, may carry
-credentials), targets ([Target]), dest, prune, refresh."""
+"""What to build: gems ([GemRequest], one per name), asked (the gems as listed, a name possibly
+repeated), lockfile (Lockfile or None), sources (URLs, may carry credentials), targets ([Target]),
+dest, prune, refresh."""
 
 Wanted = namedtuple('Wanted', ['filename', 'name', 'version', 'platform', 'urls', 'requires'])
 """A gem file the cache must hold: urls are the sources to fetch it from, in order."""
@@ -54,7 +55,8 @@ Wanted = namedtuple('Wanted', ['filename', 'name', 'version', 'platform', 'urls'
 
 def request_from_params(params, read_gemrc_sources=None):
     """Validate the module options into a GemCacheRequest (errors name the offending option)."""
-    gems = merge_requests([parse_gem_request(item) for item in params.get('gems') or []])
+    asked = [parse_gem_request(item) for item in params.get('gems') or []]
+    gems = merge_requests(asked)
     lockfile, origin = None, None
     if params.get('gemfile_lock'):
         origin = params['gemfile_lock']
@@ -82,7 +84,7 @@ def request_from_params(params, read_gemrc_sources=None):
     if not sources:
         sources = [DEFAULT_SOURCE]
     targets = parse_targets(params.get('platforms') or ['ruby'])
-    return GemCacheRequest(gems, lockfile, origin, sources, targets, params['dest'], bool(params.get('prune', True)),
+    return GemCacheRequest(gems, asked, lockfile, origin, sources, targets, params['dest'], bool(params.get('prune', True)),
                            bool(params.get('refresh', False)))
 
 
@@ -172,9 +174,14 @@ class CachePlan:
         return bool(self.request.gems)
 
     def resolution_input(self):
-        """(target, requests, preferred versions) for RubyGems: locked gems are pinned exactly."""
+        """(target, requests, preferred versions) for RubyGems: locked gems are pinned exactly.
+
+        Each gem goes in as listed (a repeated name stays repeated), so that RubyGems reports two
+        incompatible requirements as the conflict they are.
+        """
         pins = [GemRequest(g.name, ('= %s' % g.version,)) for g in self.locked.values()]
-        requests = merge_requests(list(self.toplevel_requests) + pins)
+        locked_tops = [r for r in self.toplevel_requests if r.name in self.locked]
+        requests = list(self.request.asked) + locked_tops + pins
         prefer = {}
         if self.old is not None and not self.request.refresh:
             prefer = dict((a.name, a.version) for a in self.old.artifacts)
