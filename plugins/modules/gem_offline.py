@@ -39,7 +39,7 @@ description:
     module checks for the C compiler, make and the Ruby headers, and fails naming what is missing.
   - One lock per install dir serialises runs against it.
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 options:
   cache:
     description:
@@ -93,7 +93,7 @@ options:
   sync:
     description:
       - With O(state=present), also remove every gem installed in the install dir whose name the
-        manifest does not list. Only the install dir is touched: default gems of the Ruby
+        manifest does not list. Only the install dir is touched; default gems of the Ruby
         installation and gems in other directories of C(GEM_PATH) stay.
       - Not allowed with O(state=absent).
     type: bool
@@ -106,11 +106,13 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Probes and verifies, and returns the plan without running C(gem).
+    description: Probes the install dir and verifies the cache, and returns the plan without running C(gem).
   diff_mode:
     support: full
-    details: Before and after are C(name version) lines for the gems the plan touches.
+    description: Shows C(name version) lines before and after for the gems the plan touches.
   platform:
+    support: full
+    description: Targets with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
     platforms: posix
 notes:
   - Runs on the target. Needs Ruby with RubyGems on the target; Python 3.8 or later standard
@@ -192,7 +194,9 @@ changes:
       type: str
       sample: airgap_chain_b
     action:
-      description: install, upgrade, downgrade, reinstall (same version, other platform or unbuilt extension), prune (other versions beside the pinned one removed) or remove.
+      description:
+        - V(install), V(upgrade), V(downgrade), V(reinstall) (same version, but another platform or an extension never built),
+          V(prune) (other versions beside the pinned one removed) or V(remove).
       type: str
       sample: upgrade
     before:

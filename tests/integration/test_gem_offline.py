@@ -59,8 +59,8 @@ class Caches:
                 tamper(path)
         return path
 
-    def on(self, fleet, host, name, gems=FULL, tops=FULL_TOPS, tamper=None):
-        local = self.local(name, gems, tops, tamper)
+    def on(self, fleet, host, name, gems=None, tops=None, tamper=None):
+        local = self.local(name, gems or FULL, tops or FULL_TOPS, tamper)
         remote = '%s/%s' % (REMOTE_CACHES, name)
         if (fleet.state_dir, host, name) not in self.shipped:
             push_dir(fleet, host, local, remote)
@@ -109,7 +109,7 @@ def logging_gem(fleet, host, name):
     sh(fleet, host, 'mkdir', '-p', os.path.dirname(program))
     fleet.run(host, ['rm', '-f', log])
     done = subprocess.run(fleet.ssh_argv(host) + ['--', 'cat > %s && chmod 755 %s' % (program, program)],
-                          input=LOGGING_GEM % {'log': log}, text=True, capture_output=True)
+                          input=LOGGING_GEM % {'log': log}, text=True, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     return program, log
 
@@ -302,7 +302,7 @@ def test_gemrc_and_gem_variables_of_the_target_cannot_redirect_the_install(offli
     hostile = ':sources:\n- http://%s:9/\ngem: --install-dir /tmp/hijacked-gemrc --user-install --source http://%s:9/\n' \
               'install: --user-install --install-dir /tmp/hijacked-install\n' % (gateway, gateway)
     for path in ('/root/.gemrc', '/tmp/evil-gemrc'):
-        done = subprocess.run(offline_hosts.ssh_argv(host) + ['--', 'cat > %s' % path], input=hostile, text=True, capture_output=True)
+        done = subprocess.run(offline_hosts.ssh_argv(host) + ['--', 'cat > %s' % path], input=hostile, text=True, capture_output=True, check=False)
         assert done.returncode == 0, done.stderr
     playbook = tmp_path / 'hostile.yml'
     playbook.write_text(
@@ -470,7 +470,7 @@ def test_concurrent_runs_on_one_install_dir_install_once(offline_hosts, fleet_an
     def one():
         results.append(gem_offline(fleet_ansible, host, cache=cache, install_dir=install_dir, executable=program))
 
-    threads = [threading.Thread(target=one) for _ in range(2)]
+    threads = [threading.Thread(target=one) for dummy in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

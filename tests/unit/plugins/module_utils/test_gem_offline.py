@@ -94,16 +94,20 @@ def env(tmp_path):
     return {'cache': str(cache), 'install_dir': str(tmp_path / 'gems'), 'environ': {'PATH': str(bindir)}}
 
 
-def run(env, fake, check_mode=False, **options):
+def run_with(env, fake, check_mode=False, **options):
     request = GemOfflineRequest(cache=env['cache'], install_dir=options.pop('install_dir', env['install_dir']), **options)
     offline = GemOffline(request, environ=env['environ'], check_mode=check_mode, runner=fake)
     result = offline.run()
     return result, offline
 
 
+def run(env, fake, check_mode=False, **options):
+    return run_with(env, fake, check_mode, **options)[0]
+
+
 def test_first_run_installs_the_closure_in_one_gem_run_dependencies_first(env):
     fake = FakeRuby()
-    result, _ = run(env, fake)
+    result = run(env, fake)
     assert result['changed'] is True
     assert [(c['name'], c['action']) for c in result['changes']] == [
         ('chain_a', 'install'), ('chain_b', 'install'), ('chain_c', 'install'), ('native', 'install')]
@@ -119,7 +123,7 @@ def test_first_run_installs_the_closure_in_one_gem_run_dependencies_first(env):
 def test_converged_install_dir_reports_no_change_without_running_gem(env):
     run(env, FakeRuby())
     fake = FakeRuby()
-    result, _ = run(env, fake)
+    result = run(env, fake)
     assert result['changed'] is False and result['changes'] == []
     assert fake.gem_runs() == [] and len(fake.calls) == 1
     assert [g['action'] for g in result['gems']] == ['none'] * 4
@@ -128,7 +132,7 @@ def test_converged_install_dir_reports_no_change_without_running_gem(env):
 
 def test_check_mode_returns_the_plan_and_touches_nothing(env):
     fake = FakeRuby()
-    result, offline = run(env, fake, check_mode=True, gems=['native'])
+    result, offline = run_with(env, fake, check_mode=True, gems=['native'])
     assert result['changed'] is True
     assert result['changes'] == [{'name': 'native', 'action': 'install', 'before': None, 'after': '1.0.0'}]
     assert fake.gem_runs() == [] and not os.path.exists(env['install_dir'])
@@ -139,7 +143,7 @@ def test_drift_repair_installs_only_the_missing_gem(env):
     run(env, FakeRuby())
     os.unlink(os.path.join(env['install_dir'], 'specifications', 'chain_b-1.1.0.gemspec'))
     fake = FakeRuby()
-    result, offline = run(env, fake)
+    result, offline = run_with(env, fake)
     assert result['changes'] == [{'name': 'chain_b', 'action': 'install', 'before': None, 'after': '1.1.0'}]
     assert [os.path.basename(a) for a in fake.gem_runs()[0] if a.endswith('.gem')] == ['chain_b-1.1.0.gem']
     assert offline.diff == {'before': '', 'after': 'chain_b 1.1.0\n', 'before_header': env['install_dir'], 'after_header': env['install_dir']}
@@ -152,7 +156,7 @@ def test_other_version_is_replaced_by_the_pinned_one(env):
     open(os.path.join(specs, 'chain_c-0.4.0.gemspec'), 'w').close()
     os.makedirs(os.path.join(env['install_dir'], 'gems', 'chain_c-0.4.0'))
     fake = FakeRuby()
-    result, offline = run(env, fake)
+    result, offline = run_with(env, fake)
     assert result['changes'] == [{'name': 'chain_c', 'action': 'upgrade', 'before': '0.4.0', 'after': '0.5.0'}]
     assert offline.diff['before'] == 'chain_c 0.4.0\n' and offline.diff['after'] == 'chain_c 0.5.0\n'
     assert fake.gem_runs()[-1][5:] == ['chain_c-0.4.0']
@@ -204,13 +208,13 @@ def test_missing_compiler_stops_before_gem_runs(env):
 
 def test_compiler_is_not_needed_for_gems_without_extensions(env):
     os.unlink(os.path.join(env['environ']['PATH'], 'cc'))
-    result, _ = run(env, FakeRuby(), gems=['chain_a'])
+    result = run(env, FakeRuby(), gems=['chain_a'])
     assert result['changed'] is True
 
 
 def test_absent_removes_the_selected_gems(env):
     run(env, FakeRuby())
-    result, _ = run(env, FakeRuby(), state='absent', gems=['native'])
+    result = run(env, FakeRuby(), state='absent', gems=['native'])
     assert result['changes'] == [{'name': 'native', 'action': 'remove', 'before': '1.0.0', 'after': None}]
     assert 'native-1.0.0.gemspec' not in os.listdir(os.path.join(env['install_dir'], 'specifications'))
 
@@ -218,7 +222,7 @@ def test_absent_removes_the_selected_gems(env):
 def test_absent_does_not_need_a_valid_cache_file(env):
     run(env, FakeRuby())
     os.unlink(os.path.join(env['cache'], 'native-1.0.0.gem'))
-    result, _ = run(env, FakeRuby(), state='absent', gems=['native'])
+    result = run(env, FakeRuby(), state='absent', gems=['native'])
     assert result['changed'] is True and result['verified'] == []
 
 
@@ -232,8 +236,8 @@ def test_sync_removes_an_unlisted_gem(env):
     specs = os.path.join(env['install_dir'], 'specifications')
     open(os.path.join(specs, 'stray-9.gemspec'), 'w').close()
     os.makedirs(os.path.join(env['install_dir'], 'gems', 'stray-9'))
-    assert run(env, FakeRuby())[0]['changed'] is False
-    result, _ = run(env, FakeRuby(), sync=True)
+    assert run(env, FakeRuby())['changed'] is False
+    result = run(env, FakeRuby(), sync=True)
     assert result['changes'] == [{'name': 'stray', 'action': 'remove', 'before': '9', 'after': None}]
     assert 'stray-9.gemspec' not in os.listdir(specs)
 
