@@ -42,8 +42,8 @@ def main():
         fleet = HostFleet(os.path.join(state, 'hosts'))
         try:
             fleet.start(HOSTS)
-            print('Started %d offline hosts: %s' % (HOSTS, ', '.join('%s (%s, no route out)' % (h.name, h.address)
-                                                                    for h in fleet.hosts)))
+            described = ['%s (%s, no route out)' % (host.name, host.address) for host in fleet.hosts]
+            print('Started %d offline hosts: %s' % (HOSTS, ', '.join(described)))
             print('Gem source with the fixture gems on %s; Python packages from PyPI' % gems.url)
             extra = dict(load_vars(), offline_install_gem_sources=[gems.url],
                          offline_install_cache_dir=os.path.join(state, 'caches'))

@@ -128,8 +128,8 @@ def big_wheel(directory, size):
     return path
 
 
-def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(tmp_path, fleet, role_vars, python_index,
-                                                                         converged):
+def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(
+        tmp_path, fleet, role_vars, python_index, converged):
     python_index.add(big_wheel(str(tmp_path), 24 * 1024 * 1024))
     venv = '/opt/role-test/big'
     extra = dict(role_vars, offline_install_python=[{'venv': venv, 'requirements': ['airgap-fixture-big']}],
@@ -159,8 +159,8 @@ def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(tmp_pa
         subprocess.run(['tc', 'qdisc', 'del', 'dev', host.veth, 'root'], check=False)
 
     staged = fleet.run(host.name, ['ls', STAGE + '/python']).stdout.split()
-    complete = [d for d in staged if fleet.run(host.name, ['test', '-e', '%s/python/%s/airgap_fixture_big-1.0.0-py3-none-any.whl'
-                                                           % (STAGE, d)]).returncode == 0]
+    big = 'airgap_fixture_big-1.0.0-py3-none-any.whl'
+    complete = [d for d in staged if fleet.run(host.name, ['test', '-e', '%s/python/%s/%s' % (STAGE, d, big)]).returncode == 0]
     assert complete == [], 'a partial cache was put in place: %s' % complete
     assert fleet.run(host.name, ['test', '-e', venv]).returncode != 0
 
