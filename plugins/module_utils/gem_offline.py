@@ -66,7 +66,12 @@ class GemOffline:
         self.command = gem_target.locate_gem(request.executable, self.environ.get('PATH', os.defpath))
         plan = self._plan()
         if plan.steps and not self.check_mode:
-            plan = self._apply(plan.probe.gem_dir)
+            try:
+                plan = self._apply(plan.probe.gem_dir)
+            except (IOError, OSError) as exc:
+                raise InstallError('cannot change %s: %s%s. Run as a user who may write there (become), or choose another '
+                                   'install_dir or user_install' % (plan.probe.gem_dir, exc.strerror or exc,
+                                                                    ' (%s)' % exc.filename if getattr(exc, 'filename', None) else ''))
         return self._result(plan)
 
     def _plan(self):

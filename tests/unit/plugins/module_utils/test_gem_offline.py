@@ -253,3 +253,12 @@ def test_stale_staging_from_a_killed_run_is_removed(env):
     os.makedirs(os.path.join(stale, 'root', 'gems', 'x-1'))
     run(env, FakeRuby())
     assert not os.path.exists(stale)
+
+
+def test_unwritable_install_dir_is_an_error_that_says_what_to_do(env, monkeypatch):
+    def refuse(parent, prefix):
+        raise OSError(13, 'Permission denied', parent)
+
+    monkeypatch.setattr('ansible_collections.airgap.packages.plugins.module_utils.gem_offline.private_tempdir', refuse)
+    with pytest.raises(InstallError, match='cannot change .*gems: Permission denied .*Run as a user who may write there'):
+        run(env, FakeRuby())
