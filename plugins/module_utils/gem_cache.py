@@ -419,4 +419,3 @@ def _process_alive(pid):
     except OSError as exc:
         return exc.errno == errno.EPERM
     return True
-

@@ -33,7 +33,7 @@ description:
     the old one with a rename only when every file is in place, so an interrupted or failed run
     leaves the previous cache and manifest intact.
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 options:
   gems:
     description:
@@ -80,8 +80,8 @@ options:
         name) is the platform string itself; C(required_ruby_version) is then checked against the
         controller's Ruby.
       - Or the C(ruby) dict of a host's C(airgap_platform) fact from
-        M(airgap.packages.platform_facts) (C(platform), C(version), C(rubygems_version), C(key)):
-        the cache is resolved for that Ruby and RubyGems version and keyed by that C(key).
+        M(airgap.packages.platform_facts) (C(platform), C(version), C(rubygems_version), C(key)).
+        The cache is then resolved for that Ruby and RubyGems version and keyed by that C(key).
         Hosts with the same key share one cache.
     type: list
     elements: raw
@@ -109,12 +109,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Resolves against the sources (unless the cache already answers the request) and
+    description: Resolves against the sources (unless the cache already answers the request) and
       reports the files to add, remove and prune, without fetching or writing anything.
   diff_mode:
     support: full
-    details: Before and after are the gem file names of each cache.
+    description: Shows the gem file names before and after, per cache directory.
   platform:
+    support: full
+    description: The controller, with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
     platforms: posix
 notes:
   - Runs on the controller (C(delegate_to) the controller, or C(hosts) C(localhost)). Needs Ruby
@@ -176,11 +178,11 @@ caches:
       sample: ruby-3.1.0-x86_64-linux
     path:
       description: The cache directory, C(<dest>/<key>).
-      type: path
+      type: str
       sample: /srv/airgap/ruby/ruby-3.1.0-x86_64-linux
     manifest:
       description: Path of the cache's C(manifest.json).
-      type: path
+      type: str
       sample: /srv/airgap/ruby/ruby-3.1.0-x86_64-linux/manifest.json
     digest:
       description:

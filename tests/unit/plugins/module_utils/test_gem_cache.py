@@ -30,10 +30,14 @@ UNIVERSE = {
 }
 
 
+def _key(version):
+    return [int(part) for part in version.split('.')]
+
+
 def _fits(requirements, version):
+    key = _key
     for constraint in requirements:
         operator, wanted = constraint.split(' ', 1)
-        key = lambda v: [int(p) for p in v.split('.')]  # noqa: E731
         if operator == '=' and version != wanted:
             return False
         if operator == '>=' and key(version) < key(wanted):
@@ -49,8 +53,8 @@ class FakeRubyGems:
     """Resolves greedily in UNIVERSE (the highest fitting version, or the preferred one) and
     'downloads' files whose bytes name the gem."""
 
-    def __init__(self, universe=UNIVERSE, fail_fetch=None, source=SOURCE):
-        self.universe = universe
+    def __init__(self, universe=None, fail_fetch=None, source=SOURCE):
+        self.universe = universe or UNIVERSE
         self.source = source
         self.calls = []
         self.fail_fetch = fail_fetch
