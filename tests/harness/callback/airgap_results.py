@@ -14,6 +14,7 @@ description: Prints one JSON document with every task result per host and the pl
 """
 
 import json
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -26,6 +27,10 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
         self.tasks = []
+        self._task_started = {}
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.time()
 
     def _record(self, result, status):
         data = dict(result._result)
@@ -41,6 +46,7 @@ class CallbackModule(CallbackBase):
             'host': result._host.get_name(),
             'status': status,
             'result': data,
+            'seconds': round(time.time() - self._task_started.get(result._task._uuid, time.time()), 3),
         })
 
     def v2_runner_on_ok(self, result):
