@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gem_offline against gem install by hand (command tasks), side by side in one run, on one offline host.
@@ -120,7 +119,7 @@ def host_timings(fleet, host, reps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=5)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix='bench-gem-offline-')
@@ -156,8 +155,8 @@ def main():
         values = [t['seconds'] for t in tasks if t['task'] == name]
         med[name] = statistics.median(values)
         changed = [t['changed'] for t in tasks if t['task'] == name]
-        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values),
-                                          'always' if all(changed) else 'never' if not any(changed) else 'sometimes'))
+        reported = 'always' if all(changed) else 'never' if not any(changed) else 'sometimes'
+        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values), reported))
     ping = med['ping']
     ours = med['no-op: gem_offline'] - ping
     cons = med['no-op: gem install --local --conservative (command)'] - ping

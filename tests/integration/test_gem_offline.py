@@ -480,3 +480,27 @@ def test_concurrent_runs_on_one_install_dir_install_once(offline_hosts, fleet_an
     assert len(gem_log(offline_hosts, host, log)) == 1
     parent, name = install_dir.rsplit('/', 1)
     sh(offline_hosts, host, 'test', '-e', '%s/.%s.airgap-lock' % (parent, name))
+
+
+# --- with a cache built by gem_cache --------------------------------------------------------------------------------------
+
+def test_cache_built_by_gem_cache_for_the_hosts_key_installs_and_converges(
+        offline_hosts, fleet_ansible, ansible, gem_source, tmp_path, host, install_dir):
+    facts = fleet_ansible.module(host, 'airgap.packages.platform_facts', {})[host]
+    ruby = facts['ansible_facts']['airgap_platform']['ruby']
+    built = ansible.module('localhost', 'airgap.packages.gem_cache', {
+        'gems': ['airgap_chain_a', 'airgap_native', 'airgap_twover:1.0.0'], 'sources': [gem_source.url], 'platforms': [ruby],
+        'dest': str(tmp_path / 'caches')})['localhost']
+    assert built.get('failed') is not True, built
+    (cache,) = built['caches']
+    remote = '%s/gem-cache-%s' % (REMOTE_CACHES, cache['key'])
+    push_dir(offline_hosts, host, cache['path'], remote)
+
+    result = gem_offline(fleet_ansible, host, cache=remote, install_dir=install_dir)
+    assert result.get('failed') is not True, result
+    assert result['environment_key'] == ruby['key']
+    assert [(c['name'], c['action'], c['after']) for c in result['changes']] == [
+        ('airgap_chain_a', 'install', '1.0.0'), ('airgap_chain_b', 'install', '1.1.0'), ('airgap_chain_c', 'install', '0.5.0'),
+        ('airgap_native', 'install', '1.0.0'), ('airgap_twover', 'install', '1.0.0')]
+    again = gem_offline(fleet_ansible, host, cache=remote, install_dir=install_dir, gems=['airgap_chain_a'])
+    assert again['changed'] is False and [g['name'] for g in again['gems']] == ['airgap_chain_a', 'airgap_chain_b', 'airgap_chain_c']
