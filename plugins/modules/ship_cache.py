@@ -55,7 +55,7 @@ attributes:
   platform:
     platforms: posix
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 """
 
 EXAMPLES = r"""
