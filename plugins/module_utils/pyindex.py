@@ -24,15 +24,13 @@ import tempfile
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import strip_credentials
 
-try:
-    from html.parser import HTMLParser
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-    from urllib.request import Request, urlopen, url2pathname
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    HTMLParser = object
-    HTTPError = URLError = Exception
-    unquote = urljoin = urlsplit = urlunsplit = Request = urlopen = url2pathname = None
+from html.parser import HTMLParser
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 PYPI_SIMPLE = 'https://pypi.org/simple/'
 _ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1'
@@ -155,18 +153,19 @@ class IndexClient:
     # -- HTTP
 
     def _request(self, url, index, accept=None):
-        """urlopen url, with basic auth when it is on the credentialed index's host."""
+        """Open url; basic auth only when it is on the host of the index whose URL holds the credentials."""
         parts = urlsplit(url)
-        headers = {'User-Agent': 'airgap.packages wheel_cache'}
+        headers = {}
         if accept:
             headers['Accept'] = accept
         index_parts = urlsplit(index) if index else None
         if index_parts and index_parts.username is not None and index_parts.hostname == parts.hostname:
             userpass = '%s:%s' % (unquote(index_parts.username), unquote(index_parts.password or ''))
             headers['Authorization'] = 'Basic ' + base64.b64encode(userpass.encode('utf-8')).decode('ascii')
-        clean = strip_credentials(url)
         self.requests += 1
-        return urlopen(Request(clean, headers=headers), timeout=self.timeout)
+        # No ~/.netrc and no Authorization header after a redirect to another host.
+        return open_url(strip_credentials(url), headers=headers, timeout=self.timeout, http_agent='airgap.packages wheel_cache',
+                        use_netrc=False, unredirected_headers=['Authorization'] if 'Authorization' in headers else None)
 
     def _unreachable(self, url, exc):
         reason = getattr(exc, 'reason', None) or exc
@@ -205,7 +204,7 @@ class IndexClient:
                                       % (display_url(index), exc.code), index=strip_credentials(index))
             raise ResolutionError('the package index at %s answered HTTP %d for %s' % (display_url(index), exc.code, name),
                                   index=strip_credentials(index))
-        except (URLError, socket.timeout, IOError, OSError) as exc:
+        except (URLError, UrlsConnectionError, socket.timeout, IOError, OSError) as exc:
             raise self._unreachable(index, exc)
         if 'json' in content_type:
             return parse_json_page(json.loads(body.decode('utf-8')), final_url, index)
@@ -237,7 +236,7 @@ class IndexClient:
         """Bytes of a small file (metadata)."""
         try:
             return self._request(url, index).read()
-        except (URLError, socket.timeout, IOError, OSError) as exc:
+        except (URLError, UrlsConnectionError, socket.timeout, IOError, OSError) as exc:
             raise self._unreachable(url, exc)
 
     def fetch(self, dist, directory):
@@ -263,12 +262,12 @@ class IndexClient:
                     source.close()
             actual = digest.hexdigest()
             if dist.sha256 and actual != dist.sha256:
-                raise ResolutionError('%s from %s has sha256 %s but the index announced %s: the download was altered or '
-                                      'the index is inconsistent; nothing was cached' % (dist.filename, display_url(dist.index),
-                                                                                        actual, dist.sha256),
-                                      file=dist.filename)
+                raise ResolutionError(
+                    '%s from %s has sha256 %s but the index announced %s: the download was altered or the index is '
+                    'inconsistent; nothing was cached' % (dist.filename, display_url(dist.index), actual, dist.sha256),
+                    file=dist.filename)
             os.rename(tmp, path)
-        except (IOError, OSError, socket.timeout) as exc:
+        except (IOError, OSError, socket.timeout, UrlsConnectionError) as exc:
             _remove(tmp)
             if getattr(exc, 'errno', None) == errno.ENOSPC:
                 raise AirgapError('no space left on the device holding %s while downloading %s; free space and run again, '

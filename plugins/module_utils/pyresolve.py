@@ -31,14 +31,13 @@ from ansible_collections.airgap.packages.plugins.module_utils.pyindex import can
 PACKAGING_IMPORT_ERROR = None
 RESOLVELIB_IMPORT_ERROR = None
 try:
-    from packaging.markers import Marker
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
     from packaging.version import InvalidVersion, Version
 except ImportError:
     PACKAGING_IMPORT_ERROR = traceback.format_exc()
-    Marker = Requirement = SpecifierSet = Version = None
+    Requirement = SpecifierSet = Version = None
     InvalidRequirement = InvalidSpecifier = InvalidVersion = InvalidSdistFilename = InvalidWheelFilename = ValueError
 try:
     import resolvelib
@@ -382,7 +381,6 @@ class Provider(AbstractProvider):
         else:
             candidate.wheel_path = wheel_path
         return text
-
 
     def _cached_wheel(self, candidate):
         for filename, path in sorted(self.local_files.items()):

@@ -105,8 +105,8 @@ def read_requirement_file(path, inputs, constraint=False, seen=None):
         with open(path) as handle:
             text = handle.read()
     except (IOError, OSError) as exc:
-        raise ResolutionError('cannot read %s file %s: %s' % ('constraints' if constraint else 'requirements', path,
-                                                            exc.strerror or exc), file=path)
+        kind = 'constraints' if constraint else 'requirements'
+        raise ResolutionError('cannot read %s file %s: %s' % (kind, path, exc.strerror or exc), file=path)
     text = re.sub(r'\\\n', ' ', text)
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r'(^|\s)#.*$', '', raw).strip()

@@ -26,13 +26,13 @@ description:
     the first 8 hex digits of the sha256 of the implementation, Python C(X.Y), ABI, the ordered tag
     list and the marker variables C(os_name), C(sys_platform), C(platform_system),
     C(platform_machine), C(platform_python_implementation), C(implementation_name) and
-    C(python_version) (patch version and kernel release are left out: no wheel depends on them).
+    C(python_version) (patch version and kernel release are left out because no wheel tag depends on them).
     The Ruby key is C(ruby-<X.Y.0>-<Gem::Platform.local>).
   - Needs only the host's own Python standard library (no C(packaging), no pip). Never changes
     anything.
   - M(airgap.packages.wheel_cache) names one cache directory after each Python key.
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 options:
   python_interpreter:
     description:

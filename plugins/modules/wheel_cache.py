@@ -29,12 +29,12 @@ description:
   - A re-run with the same inputs whose files all verify (size and sha256) reports C(changed=false)
     without any network access. Adding a requirement fetches only the new files; files of
     requirements no longer asked for leave the manifest and, with O(prune), the directory.
-  - The manifest is written atomically after every file is in place: an interrupted or failed run
-    leaves the previous cache and manifest as they were.
+  - The manifest is written atomically after every file is in place, so an interrupted or failed
+    run leaves the previous cache and manifest as they were.
   - Ambient pip configuration (C(PIP_*) variables, C(pip.conf) indexes, find-links, constraints) is
     ignored unless O(use_pip_config=true).
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 requirements:
   - packaging and resolvelib on the controller (both come with ansible-core).
   - pip in the controller's Python, only to build sdists.
@@ -68,9 +68,10 @@ options:
     description:
       - Platforms to build for, each as returned by M(airgap.packages.platform_facts) (the whole
         C(airgap_platform) fact or its C(python) part), or written by hand with at least
-        C(version), C(arch) and C(libc), for example
-        C({version: "3.9", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}) (C(implementation)
-        defaults to C(cpython), C(abi) to C(cpXY); tags and marker variables are derived).
+        C(version), C(arch) and C(libc) (a dict with C(flavor) and C(version)), for example
+        version C(3.9), arch C(aarch64), libc flavor C(glibc) version C(2.31) (see EXAMPLES).
+        C(implementation) defaults to C(cpython), C(abi) to C(cpXY); tags and marker variables
+        are derived.
       - Platforms with the same key share one cache.
       - Defaults to the host running this module.
     type: list
@@ -134,6 +135,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Linux or another POSIX controller or build host; the targets described can be any platform.
 notes:
   - The closure of each top-level requirement is recorded in the manifest, so that the target
     needs no C(packaging) to install a subset.

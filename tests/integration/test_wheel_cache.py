@@ -4,7 +4,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,7 @@ def run_without_network(args):
     with tempfile.TemporaryDirectory() as tree:
         argv = ['unshare', '--net', 'ansible', 'localhost', '-i', 'localhost,', '-c', 'local', '-m', MODULE,
                 '-a', json.dumps(args), '-e', 'ansible_python_interpreter=%s' % sys.executable, '--tree', tree]
-        completed = subprocess.run(argv, capture_output=True, text=True, env=ansible_env())
+        completed = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), check=False)
         assert os.listdir(tree), completed.stdout + completed.stderr
         with open(os.path.join(tree, 'localhost')) as handle:
             return json.load(handle)
@@ -250,12 +249,12 @@ def test_credentials_in_the_index_url_stay_out_of_manifest_and_results(ansible, 
 def tiny_disk(tmp_path):
     mount = tmp_path / 'tiny'
     mount.mkdir()
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mount)]).returncode != 0:
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mount)], check=False).returncode != 0:
         pytest.skip('cannot mount a tmpfs (needs root)')
     try:
         yield mount
     finally:
-        subprocess.run(['umount', '-l', str(mount)])
+        subprocess.run(['umount', '-l', str(mount)], check=False)
 
 
 def test_a_full_disk_is_reported_and_nothing_half_written_is_left(ansible, python_index, tiny_disk):

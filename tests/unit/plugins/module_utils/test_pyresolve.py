@@ -27,11 +27,11 @@ class NoBuilds:
         raise AssertionError('no sdist build expected for %s' % name)
 
 
-def resolve(tmp_path, requirements, description=CP39_ARM, **kwargs):
+def resolve(tmp_path, requirements, description=None, **kwargs):
     client = IndexClient([], find_links=[str(tmp_path / 'wheels')])
     scratch = tmp_path / 'scratch'
     scratch.mkdir(exist_ok=True)
-    target = pyresolve.Target(description)
+    target = pyresolve.Target(description or CP39_ARM)
     return pyresolve.resolve(target, [(r, 'test') for r in requirements], client, str(scratch), kwargs.pop('builder', NoBuilds()),
                              **kwargs)
 
@@ -42,8 +42,8 @@ def pinned(resolution):
 
 def test_markers_are_evaluated_for_the_target_not_the_controller(tmp_path):
     wheels = str(tmp_path / 'wheels')
-    make_wheel(wheels, 'app', '1.0', requires=['backport; python_version < "3.10"', 'winonly; sys_platform == "win32"',
-                                             'armonly; platform_machine == "aarch64"'])
+    make_wheel(wheels, 'app', '1.0', requires=[
+        'backport; python_version < "3.10"', 'winonly; sys_platform == "win32"', 'armonly; platform_machine == "aarch64"'])
     make_wheel(wheels, 'backport', '2.0')
     make_wheel(wheels, 'armonly', '1.0')
     old = resolve(tmp_path, ['app'], CP39_ARM)
