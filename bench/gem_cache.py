@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gem_cache against `gem install --install-dir DIR`, side by side in one run, on the controller.
@@ -104,7 +103,10 @@ def direct_timings(source, work, gemrc, reps):
     for rep in range(reps):
         request = request_from_params({'gems': GEMS, 'sources': [source.url], 'dest': '%s/direct-%d' % (work, rep),
                                        'platforms': ['ruby']})
-        build = lambda: build_gem_caches(request, lambda: RubyGems(ruby, request.sources))  # noqa: E731
+
+        def build(request=request):
+            return build_gem_caches(request, lambda: RubyGems(ruby, request.sources))
+
         timed('gem_cache first build', build)
         timed('gem_cache no-op', build)
         directory = '%s/direct-installdir-%d' % (work, rep)
@@ -116,7 +118,7 @@ def direct_timings(source, work, gemrc, reps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=5)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix='bench-gem-cache-')
@@ -149,8 +151,8 @@ def main():
         values = [t['seconds'] for t in tasks if t['task'] == name]
         med[name] = statistics.median(values)
         changed = [t['changed'] for t in tasks if t['task'] == name]
-        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values),
-                                          'always' if all(changed) else 'never' if not any(changed) else 'sometimes'))
+        summary = 'always' if all(changed) else 'never' if not any(changed) else 'sometimes'
+        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values), summary))
     ping = med['ping']
 
     def ratio(slow, fast):
@@ -174,8 +176,9 @@ def main():
     print('| work | median ms | all runs (ms) | requests |')
     print('|---|---:|---|---|')
     for name, (seconds, requests) in direct.items():
-        print('| %s | %.1f | %s | %s |' % (name, 1000 * statistics.median(seconds), ' '.join('%.1f' % (1000 * v) for v in seconds),
-                                          '/'.join(str(r) for r in sorted(set(requests)))))
+        runs = ' '.join('%.1f' % (1000 * v) for v in seconds)
+        counts = '/'.join(str(r) for r in sorted(set(requests)))
+        print('| %s | %.1f | %s | %s |' % (name, 1000 * statistics.median(seconds), runs, counts))
     noop = statistics.median(direct['gem_cache no-op'][0])
     print()
     print('- gem_cache no-op vs first build: %.0fx; vs gem install again: %.0fx; vs --conservative: %.0fx'

@@ -352,8 +352,28 @@ class RubyGems:
             if not result.get('ok'):
                 raise self.error(result['error'], 'resolve the gems', key=target.key)
             resolved[target.key] = [ResolvedGem(g['name'], g['version'], g['platform'], _safe_filename(g['filename']),
-                                                g['source'], list(g['requires'])) for g in result['gems']]
+                                                self.configured_source(g['source']), list(g['requires']))
+                                    for g in result['gems']]
         return resolved
+
+    def configured_source(self, url):
+        """The configured source (with its credentials) that RubyGems answered from.
+
+        RubyGems reports the URL of the index it read: a compact index can live elsewhere
+        (rubygems.org's is index.rubygems.org) or drop the credentials after a redirect. Gems
+        are downloaded from, and recorded as coming from, the source the user configured.
+        """
+        def place(text):
+            parts = urlsplit(text)
+            host = parts.hostname or ''
+            if host == 'index.rubygems.org':
+                host = 'rubygems.org'
+            return host, parts.port, (parts.path or '/').rstrip('/')
+
+        host, port, path = place(url)
+        same_host = [s for s in self.sources if place(s)[:2] == (host, port)]
+        exact = [s for s in same_host if place(s)[2] == path]
+        return (exact or same_host or [url])[0]
 
     def fetch(self, directory, items):
         """Download [(filename, [source urls to try in order])] into directory; [FetchedGem]."""
@@ -376,7 +396,9 @@ class RubyGems:
         """The sources this machine's gem configuration names (~/.gemrc, GEMRC, /etc/gemrc)."""
         env = dict(os.environ if environ is None else environ)
         # Read with the machine's own configuration: run without the private environment.
-        script = "require 'json'; STDOUT.write(JSON.generate(Array(Gem.configuration[:sources]).map(&:to_s)))"
+        # `gem sources --add` writes :sources: (a symbol key), hand-written files often sources:.
+        script = ("require 'json'; c = Gem.configuration; "
+                  "STDOUT.write(JSON.generate(Array(c.sources || c['sources']).map(&:to_s)))")
         rc, out, err = self._runner([self.ruby, '-e', script], b'', env)
         try:
             sources = json.loads(out.decode('utf-8'))

@@ -34,6 +34,8 @@ description:
     leaves the previous cache and manifest intact.
 author:
   - airgap.packages maintainers (@airgap-packages)
+requirements:
+  - Ruby with RubyGems on the controller (C(ruby) in C(PATH)).
 options:
   gems:
     description:

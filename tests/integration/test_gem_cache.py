@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from runner import ansible_env
+from runner import Ansible, ansible_env
 
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file
 
@@ -175,6 +175,24 @@ def test_without_prune_files_of_dropped_gems_stay_unlisted(tmp_path, ansible, ge
     path = os.path.join(dest, 'ruby')
     assert listing(path) == ['airgap_twover-1.0.0.gem', 'airgap_twover-2.0.0.gem', 'manifest.json']
     assert [a.filename for a in load_manifest(path).artifacts] == ['airgap_twover-2.0.0.gem']
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+def _gemrc_listing(tmp_path, url):
+    gemrc = tmp_path / 'gemrc'
+    gemrc.write_text('---\n:sources:\n- %s\n' % url)
+    return Ansible(env={'GEMRC': str(gemrc)})
+
+
+def test_the_controllers_gemrc_sources_are_not_used_unless_asked(tmp_path, gem_source):
+    with_gemrc = _gemrc_listing(tmp_path, gem_source.url)
+    ignored = gem_cache(with_gemrc, gems=['airgap_chain_a'], dest=str(tmp_path / 'ignored'))
+    assert ignored.get('failed') is True
+    assert ignored['msg'].startswith('gem source rubygems.org/ is unreachable'), ignored['msg']
+    used = gem_cache(with_gemrc, gems=['airgap_chain_a'], use_gemrc_sources=True, dest=str(tmp_path / 'used'))
+    assert used.get('failed') is not True, used
+    assert used['caches'][0]['gems'] == CHAIN
 
 
 # --- platforms ----------------------------------------------------------------------------------

@@ -154,3 +154,14 @@ def test_a_file_on_no_source_is_named(tmp_path):
         tmp_path=tmp_path)
     with pytest.raises(ResolutionError, match='x-1.0.0.gem is on none of the sources \\(gems.example.com/private/\\)'):
         gems.fetch(str(tmp_path), [('x-1.0.0.gem', [PRIVATE])])
+
+
+def test_gems_resolved_from_a_compact_index_elsewhere_come_from_the_configured_source(tmp_path):
+    sources = ['https://rubygems.org/', PRIVATE, 'https://gems.example.com/other/']
+    gems, _runner = rubygems({'ok': True, 'targets': {'ruby': {'ok': True, 'gems': [
+        {'name': 'rake', 'version': '13.0.6', 'platform': 'ruby', 'filename': 'rake-13.0.6.gem',
+         'source': 'https://index.rubygems.org/', 'requires': []},
+        {'name': 'tool', 'version': '1.0.0', 'platform': 'ruby', 'filename': 'tool-1.0.0.gem',
+         'source': 'https://gems.example.com/private/', 'requires': []}]}}}, sources=sources, tmp_path=tmp_path)
+    resolved = gems.resolve([(parse_target('ruby'), [GemRequest('rake', ()), GemRequest('tool', ())], {})])['ruby']
+    assert [g.source for g in resolved] == ['https://rubygems.org/', PRIVATE]
