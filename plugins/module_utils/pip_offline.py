@@ -13,9 +13,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import hashlib
+import json
 import os
 import shutil
+import stat
 import sys
+import tempfile
 import zipfile
 
 from ansible_collections.airgap.packages.plugins.module_utils import python_env
@@ -131,14 +136,17 @@ class PipOffline:
     def _venv_exists(self):
         return bool(self.request.virtualenv) and python_env.is_virtualenv(self.request.virtualenv)
 
-    def _probe(self, with_tags=True):
+    def _probe(self, tags_from=None):
+        """Probe the target (or, before its virtualenv exists, the base interpreter); tags unless tags_from has them."""
         exists = not self.request.virtualenv or self._venv_exists()
         filenames = None
-        if with_tags:
+        if tags_from is None:
             filenames = sorted(set(a.filename for artifacts in self.candidates.values() for a in artifacts)
                                | set(a.filename for a in self._tool_candidates()))
         python = self.target_python if exists else self.base_python
         state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists)
+        if tags_from is not None:
+            state.tags = tags_from.tags
         return state, exists
 
     # ---- planning -----------------------------------------------------------------------
@@ -183,9 +191,13 @@ class PipOffline:
         fitting.sort(key=lambda pair: (pair[0] is None, pair[0]))
         return fitting[0][1] if fitting else None
 
-    def plan(self, seed_pip=False):
-        """The plan against the environment as it is now; seed_pip adds the cached pip (for a new virtualenv)."""
-        state, exists = self._probe()
+    def plan(self, seed_pip=False, tags_from=None):
+        """The plan against the environment as it is now.
+
+        seed_pip adds the cached pip (for a virtualenv this run created); tags_from reuses the tag
+        report of an earlier probe of the same interpreter.
+        """
+        state, exists = self._probe(tags_from)
         chosen = self._choose(state)
         create = bool(self.request.virtualenv) and not exists
         if self.request.state == 'absent':
@@ -222,25 +234,37 @@ class PipOffline:
     # ---- acting -------------------------------------------------------------------------
 
     def run(self):
-        plan = self.plan()
-        if plan.changes and self.request.state == 'present':
+        if self.request.check_mode:
+            plan = self.plan()
             self.verify(plan.needed)
-        if self.request.check_mode or not (plan.changes or plan.create_virtualenv):
             return self._result(plan, installer=None, created=None)
-        lock_target = self.request.virtualenv or plan.state.purelib
-        with environment_lock(lock_target):
-            created = None
-            if plan.create_virtualenv and not self._venv_exists():
-                created = self._create_virtualenv(plan)
+        if self.request.virtualenv:
+            if self.request.state == 'absent' and not self._venv_exists():
+                return self._result(self.plan(), installer=None, created=None)
+            # A virtualenv's lock is known before anything is read: probe once, under the lock.
+            with environment_lock(self.request.virtualenv):
+                return self._run_locked(self.plan())
+        plan = self.plan()
+        if not plan.changes:
+            return self._result(plan, installer=None, created=None)
+        self.verify(plan.needed)
+        with environment_lock(plan.state.purelib):
             # Another run may have changed the environment while this one waited for the lock.
-            plan = self.plan(seed_pip=bool(created))
-            if not plan.changes:
-                return self._result(plan, installer=None, created=created)
+            return self._run_locked(self.plan(tags_from=plan.state))
+
+    def _run_locked(self, plan):
+        self.verify(plan.needed)
+        created = None
+        if plan.create_virtualenv:
+            created = self._create_virtualenv(plan)
+            plan = self.plan(seed_pip=True, tags_from=plan.state)
             self.verify(plan.needed)
-            backend = self._backend(plan.state)
-            self._apply(plan, backend)
-            self._confirm(plan, backend)
-            return self._result(plan, installer=backend.name, created=created)
+        if not plan.changes:
+            return self._result(plan, installer=None, created=created)
+        backend = self._backend(plan.state)
+        check = self._apply(plan, backend)
+        self._confirm(plan, backend, check)
+        return self._result(plan, installer=backend.name, created=created)
 
     def _create_virtualenv(self, plan):
         pip_wheel = self._tool('pip', plan.state)
@@ -255,35 +279,43 @@ class PipOffline:
                 raise InstallError('installer=uv but %s holds no uv wheel that runs here; add uv to the cache requirements '
                                    'or use installer=pip' % self.request.cache)
             self.verify([uv_wheel])
-            return UvBackend(self._extract_uv(uv_wheel), state, self.runner)
+            return UvBackend(self._uv_binary(uv_wheel), state, self.runner)
         visible = state.visible()
         pip_wheel = self._tool('pip', state)
         if 'pip' in visible and compare_versions(visible['pip'], MIN_PIP) >= 0:
-            return PipBackend([state.python, '-I', '-m', 'pip'], state, self.runner)
+            return PipBackend(state.python, None, self.runner)
         if pip_wheel is not None:
             self.verify([pip_wheel])
-            return PipBackend(pip_from_wheel(state.python, os.path.join(self.request.cache, pip_wheel.filename)),
-                              state, self.runner)
+            return PipBackend(state.python, os.path.join(self.request.cache, pip_wheel.filename), self.runner)
         raise InstallError('%s has no pip (%s or newer) and %s holds no pip or uv wheel; add pip to the cache requirements'
                            % (state.python, MIN_PIP, self.request.cache), interpreter=state.python)
 
-    def _extract_uv(self, uv_wheel):
-        """The uv binary from its verified wheel, into a private directory: uv is never installed in the target."""
-        directory = private_tempdir(self.request.tmpdir, 'airgap-uv-')
-        binary = os.path.join(directory, 'uv')
-        with zipfile.ZipFile(os.path.join(self.request.cache, uv_wheel.filename)) as wheel:
-            members = [n for n in wheel.namelist() if n.endswith('.data/scripts/uv')]
-            if not members:
-                raise InstallError('%s holds no uv binary (no *.data/scripts/uv)' % uv_wheel.filename)
-            with wheel.open(members[0]) as source:
-                with open(binary, 'wb') as target:
-                    shutil.copyfileobj(source, target, 1024 * 1024)
-        os.chmod(binary, 0o700)
-        return binary
+    def _uv_binary(self, uv_wheel):
+        """The uv binary of a verified uv wheel, checked against the wheel's RECORD: uv is never installed in the target.
+
+        It is kept per wheel sha256 in a private directory of the remote user (~/.cache/airgap-packages)
+        so that later runs only hash it; anywhere that is not private, it goes to this run's temp dir.
+        """
+        path = os.path.join(self.request.cache, uv_wheel.filename)
+        with zipfile.ZipFile(path) as wheel:
+            member, expected = _uv_member(wheel, uv_wheel.filename)
+            kept = _private_tools_dir(uv_wheel.sha256)
+            if kept is not None:
+                binary = os.path.join(kept, 'uv')
+                if os.path.isfile(binary) and _record_digest(binary) == expected:
+                    return binary
+                try:
+                    return _extract_checked(wheel, member, expected, binary)
+                except (IOError, OSError):
+                    pass
+            binary = os.path.join(private_tempdir(self.request.tmpdir, 'airgap-uv-'), 'uv')
+            return _extract_checked(wheel, member, expected, binary)
 
     def _apply(self, plan, backend):
+        """Run the installer for the plan; returns the installer's check result when it ran it in the same step."""
         work = private_tempdir(self.request.tmpdir, 'airgap-pip-')
         break_system = self._break_system(plan.state)
+        check = None
         if plan.removals:
             backend.uninstall(plan.removals, break_system)
         needed = plan.needed
@@ -298,7 +330,10 @@ class PipOffline:
             requirements = os.path.join(work, 'requirements.txt')
             with open(requirements, 'w') as handle:
                 handle.write(''.join(lines))
-            backend.install(requirements, links, work, self.request.compile_bytecode, break_system)
+            # A pip that replaced itself cannot check in the same process; pip run from its wheel can.
+            with_check = 'pip' not in [c.name for c in plan.changes] or getattr(backend, 'wheel', None) is not None
+            check = backend.install(requirements, links, work, self.request.compile_bytecode, break_system, with_check)
+        return check
 
     def _break_system(self, state):
         if not state.externally_managed:
@@ -309,7 +344,7 @@ class PipOffline:
                                interpreter=state.executable)
         return True
 
-    def _confirm(self, plan, backend):
+    def _confirm(self, plan, backend, check=None):
         """A fresh probe must show the plan done, and the installer's check must pass."""
         after = python_env.probe(plan.state.python, self.runner).visible()
         wrong = []
@@ -323,10 +358,10 @@ class PipOffline:
         if wrong:
             raise InstallError('%s reported success but the environment does not match the plan: %s'
                                % (backend.name, '; '.join(wrong)), changes=changes_as_dicts(plan.changes))
-        rc, out, err = backend.check()
+        rc, output = check if check is not None else backend.check()
         if rc != 0:
             raise InstallError('%s check failed after the install, the environment has broken requirements: %s'
-                               % (backend.name, (out + err).strip()[-3000:]), changes=changes_as_dicts(plan.changes))
+                               % (backend.name, output.strip()[-3000:]), changes=changes_as_dicts(plan.changes))
 
     def _result(self, plan, installer, created):
         changes = changes_as_dicts(plan.changes)
@@ -364,6 +399,62 @@ def _describe_unfit(problem):
     return '%s: tags %s' % (problem['file'], ', '.join(problem['tags']))
 
 
+def _uv_member(wheel, filename):
+    """The uv binary's member name in the wheel and its sha256 as RECORD states it."""
+    members = [n for n in wheel.namelist() if n.endswith('.data/scripts/uv')]
+    records = [n for n in wheel.namelist() if n.endswith('.dist-info/RECORD')]
+    if not members or not records:
+        raise InstallError('%s holds no uv binary (*.data/scripts/uv) or no RECORD; rebuild the cache' % filename)
+    for line in wheel.read(records[0]).decode('utf-8').splitlines():
+        parts = line.rsplit(',', 2)
+        if len(parts) == 3 and parts[0] == members[0] and parts[1].startswith('sha256='):
+            return members[0], parts[1][len('sha256='):]
+    raise InstallError('the RECORD of %s has no sha256 for %s; rebuild the cache' % (filename, members[0]))
+
+
+def _record_digest(path):
+    """sha256 of a file in RECORD's form (urlsafe base64, no padding)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b''):
+            digest.update(chunk)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b'=').decode('ascii')
+
+
+def _private_tools_dir(key):
+    """~/.cache/airgap-packages/uv-<key>, created 0700; None unless it is owned by this user and private."""
+    parent = os.path.join(os.path.expanduser('~'), '.cache', 'airgap-packages')
+    path = os.path.join(parent, 'uv-%s' % key[:16])
+    try:
+        for directory in (parent, path):
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            info = os.lstat(directory)
+            if info.st_uid != os.geteuid() or info.st_mode & 0o077 or not stat.S_ISDIR(info.st_mode):
+                return None
+    except (IOError, OSError):
+        return None
+    return path
+
+
+def _extract_checked(wheel, member, expected, binary):
+    """Extract member to binary through a temp file, keep it only when its digest is the expected one."""
+    fd, tmp = tempfile.mkstemp(prefix='.uv-', dir=os.path.dirname(binary))
+    try:
+        with os.fdopen(fd, 'wb') as target:
+            with wheel.open(member) as source:
+                shutil.copyfileobj(source, target, 1024 * 1024)
+        if _record_digest(tmp) != expected:
+            raise InstallError('the uv binary extracted from its verified wheel does not match the wheel RECORD')
+        os.chmod(tmp, 0o700)
+        os.rename(tmp, binary)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return binary
+
+
 PIP_FROM_WHEEL = 'import sys; sys.path.insert(0, sys.argv.pop(1)); from pip._internal.cli.main import main; sys.exit(main())'
 
 
@@ -372,39 +463,73 @@ def pip_from_wheel(python, wheel):
     return [python, '-I', '-c', PIP_FROM_WHEEL, wheel]
 
 
+CHECK_MARK = '@@airgap-pip-check@@'
+# Runs pip install then pip check in one interpreter (pip's start-up is a good part of a check);
+# the check modules are imported before the install, as pip requires.
+PIP_DRIVER = r"""
+import json, sys
+wheel, install, check = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+if wheel:
+    sys.path.insert(0, wheel)
+from pip._internal.cli.main import main
+import pip._internal.commands.check, pip._internal.operations.check
+rc = main(install)
+if rc:
+    sys.exit(rc)
+sys.stdout.write("\n%s\n" % "@@airgap-pip-check@@")
+sys.stdout.flush()
+sys.exit(86 if main(check) else 0)
+"""
+CHECK_ARGS = ['check', '--isolated', '--disable-pip-version-check']
+
+
 class PipBackend:
+    """pip of the environment (wheel None) or pip run from its cached wheel."""
+
     name = 'pip'
 
-    def __init__(self, launcher, state, runner):
-        self.launcher = launcher
-        self.state = state
+    def __init__(self, python, wheel, runner):
+        self.python = python
+        self.wheel = wheel
         self.runner = runner
 
+    def _argv(self, args):
+        if self.wheel:
+            return pip_from_wheel(self.python, self.wheel) + args
+        return [self.python, '-I', '-m', 'pip'] + args
+
     def _run(self, argv, what):
-        rc, out, err = self.runner(self.launcher + argv)
+        rc, out, err = self.runner(argv)
         if rc != 0:
-            raise InstallError('pip %s failed (rc=%d): %s' % (what, rc, (err or out).strip()[-3000:]),
-                               command=self.launcher + argv)
+            raise InstallError('pip %s failed (rc=%d): %s' % (what, rc, (err or out).strip()[-3000:]), command=argv)
         return out
 
-    def install(self, requirements, links, work, compile_bytecode, break_system):
-        argv = ['install', '--isolated', '--no-index', '--find-links', links, '--no-deps', '--require-hashes',
+    def install(self, requirements, links, work, compile_bytecode, break_system, with_check=False):
+        args = ['install', '--isolated', '--no-index', '--find-links', links, '--no-deps', '--require-hashes',
                 '--only-binary', ':all:', '--no-cache-dir', '--disable-pip-version-check', '--no-input',
                 '--no-warn-script-location', '--progress-bar', 'off', '-r', requirements]
         if not compile_bytecode:
-            argv.append('--no-compile')
+            args.append('--no-compile')
         if break_system:
-            argv.append('--break-system-packages')
-        return self._run(argv, 'install')
+            args.append('--break-system-packages')
+        if not with_check:
+            self._run(self._argv(args), 'install')
+            return None
+        argv = [self.python, '-I', '-c', PIP_DRIVER, self.wheel or '', json.dumps(args), json.dumps(CHECK_ARGS)]
+        rc, out, err = self.runner(argv)
+        if CHECK_MARK not in out:
+            raise InstallError('pip install failed (rc=%d): %s' % (rc, (err or out).strip()[-3000:]), command=argv[:3] + argv[4:])
+        return (0 if rc == 0 else 1), out.split(CHECK_MARK, 1)[1] + err
 
     def uninstall(self, names, break_system):
-        argv = ['uninstall', '--isolated', '--yes', '--disable-pip-version-check', '--no-input'] + list(names)
+        args = ['uninstall', '--isolated', '--yes', '--disable-pip-version-check', '--no-input'] + list(names)
         if break_system:
-            argv.append('--break-system-packages')
-        return self._run(argv, 'uninstall')
+            args.append('--break-system-packages')
+        return self._run(self._argv(args), 'uninstall')
 
     def check(self):
-        return self.runner(self.launcher + ['check', '--isolated', '--disable-pip-version-check'])
+        rc, out, err = self.runner(self._argv(CHECK_ARGS))
+        return rc, out + err
 
 
 class UvBackend:
@@ -425,15 +550,18 @@ class UvBackend:
                                command=[self.binary, 'pip'] + argv)
         return out
 
-    def install(self, requirements, links, work, compile_bytecode, break_system):
+    def install(self, requirements, links, work, compile_bytecode, break_system, with_check=False):
+        # A throwaway uv cache for this run: nothing an earlier run cached is trusted, and hardlinks
+        # from it (same filesystem as the module's temp dir, usually) are uv's fastest way in.
         argv = ['install'] + self._common() + [
             '--no-index', '--find-links', links, '--no-deps', '--require-hashes', '--no-build',
-            '--cache-dir', os.path.join(work, 'uv-cache'), '--link-mode', 'copy', '-r', requirements]
+            '--cache-dir', os.path.join(work, 'uv-cache'), '--link-mode', 'hardlink', '-r', requirements]
         if compile_bytecode:
             argv.append('--compile-bytecode')
         if break_system:
             argv.append('--break-system-packages')
-        return self._run(argv, 'install')
+        self._run(argv, 'install')
+        return None
 
     def uninstall(self, names, break_system):
         argv = ['uninstall'] + self._common() + list(names)
@@ -442,4 +570,5 @@ class UvBackend:
         return self._run(argv, 'uninstall')
 
     def check(self):
-        return self.runner([self.binary, 'pip', 'check'] + self._common())
+        rc, out, err = self.runner([self.binary, 'pip', 'check'] + self._common())
+        return rc, out + err

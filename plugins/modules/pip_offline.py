@@ -41,7 +41,7 @@ description:
     site-packages) serialises concurrent runs against it; the plan is computed again under
     the lock.
 author:
-  - airgap.packages maintainers
+  - airgap.packages maintainers (@airgap-packages)
 options:
   cache:
     description:
@@ -91,8 +91,11 @@ options:
       - V(auto) uses uv when the cache holds a uv wheel that runs on this host, pip otherwise.
       - V(pip) uses the environment's pip when it has one (19.0 or newer), else pip run from
         the cached pip wheel.
-      - V(uv) uses uv from the cached uv wheel (extracted to a private temporary directory and
-        never installed into the target), and fails when the cache has none.
+      - V(uv) uses uv from the cached uv wheel, and fails when the cache has none. uv is never
+        installed into the target environment; its binary is extracted from the verified wheel,
+        checked against the wheel's C(RECORD), and kept in C(~/.cache/airgap-packages/uv-<sha256>/)
+        of the remote user (a private directory; elsewhere the module's temporary directory), where
+        later runs only check it again.
     type: str
     choices: [auto, pip, uv]
     default: auto
@@ -118,6 +121,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Linux hosts with CPython 3.8 or newer; wheel tags decide what fits.
 notes:
   - Needs Python 3.8 or newer on the host; the module itself uses only the standard library.
   - Artifacts the plan does not install are not hashed, so a converged environment costs one

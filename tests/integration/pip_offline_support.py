@@ -30,7 +30,7 @@ def clean_env():
 
 def _pip(argv, python=None):
     command = [python or sys.executable, '-m', 'pip', '--isolated', '--disable-pip-version-check'] + argv
-    done = subprocess.run(command, capture_output=True, text=True, env=clean_env())
+    done = subprocess.run(command, capture_output=True, text=True, env=clean_env(), check=False)
     if done.returncode != 0:
         raise RuntimeError('%s failed: %s' % (' '.join(command), done.stderr[-3000:]))
     return done.stdout
@@ -91,7 +91,7 @@ def push_dir(fleet, host, local, remote):
     """Copy a directory to a host as one tar stream over the fleet's ssh (replacing what was there)."""
     tar = subprocess.Popen(['tar', '-C', local, '-cf', '-', '.'], stdout=subprocess.PIPE)
     command = 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % (remote, remote, remote)
-    done = subprocess.run(fleet.ssh_argv(host) + ['--', command], stdin=tar.stdout, capture_output=True)
+    done = subprocess.run(fleet.ssh_argv(host) + ['--', command], stdin=tar.stdout, capture_output=True, check=False)
     tar.wait()
     if done.returncode != 0 or tar.returncode != 0:
         raise RuntimeError('copying %s to %s:%s failed: %s' % (local, host, remote, done.stderr.decode()[-2000:]))

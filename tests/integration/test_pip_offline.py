@@ -112,8 +112,8 @@ def host_python_edit(fleet, host, code, *args):
 
 # ---------------------------------------------------------------- truthful idempotency
 
-def test_cold_install_then_converged_run_reports_no_change_without_running_pip(offline_hosts, fleet_ansible, host, request,
-                                                                              caches):
+def test_cold_install_then_converged_run_reports_no_change_without_running_pip(
+        offline_hosts, fleet_ansible, host, request, caches):
     venv = venv_path(request)
     first = run_module(fleet_ansible, host, cache=cache_path('pip'), virtualenv=venv)
     assert first.get('failed') is not True, first
@@ -371,7 +371,7 @@ def test_two_concurrent_runs_against_one_virtualenv_do_not_corrupt_it(offline_ho
     def one_run():
         results.append(run_module(fleet_ansible, host, cache=cache_path('pip'), virtualenv=venv))
 
-    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    threads = [threading.Thread(target=one_run), threading.Thread(target=one_run)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -53,7 +53,15 @@ class FakeTarget:
         self.requirements = []
 
     def installer_commands(self):
-        return [c for c in self.commands if not c[0] == 'probe']
+        """argv of every installer run; a pip install+check driver run is shown as its install arguments."""
+        shown = []
+        for command in self.commands:
+            if command[0] == 'probe':
+                continue
+            if len(command) > 6 and command[3] == pip_offline.PIP_DRIVER:
+                command = command[:1] + ['<driver:%s>' % command[4]] + json.loads(command[5])
+            shown.append(command)
+        return shown
 
     def __call__(self, argv, data=None, cwd=None):
         if len(argv) > 3 and argv[1:3] == ['-I', '-c'] and 'def describe(request)' in argv[3]:
@@ -73,6 +81,12 @@ class FakeTarget:
                 answer['tags'] = python_probe.tag_report(WHEELTAGS, request['filenames'])
             return 0, json.dumps(answer), ''
         self.commands.append(list(argv))
+        if len(argv) > 6 and argv[3] == pip_offline.PIP_DRIVER:
+            rc, out, err = self(argv[:1] + json.loads(argv[5]))
+            if rc:
+                return rc, out, err
+            rc, out, err = self(argv[:1] + json.loads(argv[6]))
+            return (86 if rc else 0), '\n%s\n%s' % (pip_offline.CHECK_MARK, out), err
         if 'check' in argv:
             return self.check_rc, 'broken: app needs lib' if self.check_rc else 'ok', ''
         if 'uninstall' in argv and self.apply:
@@ -279,7 +293,7 @@ def test_absent_with_no_virtualenv_changes_nothing(tmp_path):
 def test_uv_is_used_when_its_wheel_is_cached_and_never_installed(tmp_path, existing_venv, monkeypatch):
     cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl',
                                         'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl'))
-    monkeypatch.setattr(pip_offline.PipOffline, '_extract_uv', lambda self, artifact: '/private/uv')
+    monkeypatch.setattr(pip_offline.PipOffline, '_uv_binary', lambda self, artifact: '/private/uv')
     target = FakeTarget({'pip': '26.3'})
     result = run(cache, target)
     assert result['installer'] == 'uv'
@@ -296,7 +310,7 @@ def test_installer_pip_ignores_a_cached_uv(tmp_path, existing_venv):
                                         'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl'))
     target = FakeTarget({'pip': '26.3'})
     assert run(cache, target, installer='pip')['installer'] == 'pip'
-    assert target.installer_commands()[0][1:4] == ['-I', '-m', 'pip']
+    assert target.installer_commands()[0][1:3] == ['<driver:>', 'install']  # the environment's own pip
 
 
 def test_installer_uv_without_uv_wheel_fails(tmp_path, existing_venv):
@@ -309,8 +323,7 @@ def test_environment_without_pip_runs_pip_from_the_cached_wheel(tmp_path, existi
     target = FakeTarget({})
     run(make_cache(tmp_path), target, packages=['app'])
     command = target.installer_commands()[0]
-    assert command[1:4] == ['-I', '-c', pip_offline.PIP_FROM_WHEEL]
-    assert command[4].endswith('pip-26.3-py3-none-any.whl')
+    assert command[1].startswith('<driver:') and command[1].endswith('pip-26.3-py3-none-any.whl>')
 
 
 def test_environment_without_pip_and_cache_without_pip_fails_with_a_remedy(tmp_path, existing_venv):
@@ -355,3 +368,59 @@ def test_compile_bytecode_off_passes_no_compile(tmp_path, existing_venv):
     target = FakeTarget({'pip': '26.3'})
     run(make_cache(tmp_path), target, compile_bytecode=False)
     assert '--no-compile' in [c for c in target.installer_commands() if 'install' in c][0]
+
+
+def fake_uv_wheel(cache, payload=b'#!/bin/sh\necho uv\n', record_payload=None):
+    import base64
+    import hashlib
+    import zipfile
+    digest = base64.urlsafe_b64encode(hashlib.sha256(record_payload or payload).digest()).rstrip(b'=').decode()
+    path = os.path.join(str(cache), 'uv-0.1-py3-none-manylinux_2_17_x86_64.whl')
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('uv-0.1.data/scripts/uv', payload)
+        archive.writestr('uv-0.1.dist-info/RECORD', 'uv-0.1.data/scripts/uv,sha256=%s,%d\nuv-0.1.dist-info/RECORD,,\n'
+                         % (digest, len(payload)))
+    return Artifact(os.path.basename(path), 'uv', '0.1', os.path.getsize(path), sha256_file(path))
+
+
+def uv_offline(tmp_path):
+    cache = make_cache(tmp_path)
+    offline = pip_offline.PipOffline(pip_offline.Request(str(cache), virtualenv='/v', tmpdir=str(tmp_path)), runner=FakeTarget())
+    return cache, offline
+
+
+def test_uv_binary_is_extracted_once_into_a_private_directory_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    cache, offline = uv_offline(tmp_path)
+    artifact = fake_uv_wheel(cache)
+    binary = offline._uv_binary(artifact)
+    assert binary.startswith(str(tmp_path / 'home' / '.cache' / 'airgap-packages'))
+    assert os.stat(os.path.dirname(binary)).st_mode & 0o777 == 0o700
+    with open(binary, 'rb') as handle:
+        assert handle.read() == b'#!/bin/sh\necho uv\n'
+    first = os.stat(binary).st_ino
+    assert offline._uv_binary(artifact) == binary and os.stat(binary).st_ino == first  # reused, not extracted again
+    with open(binary, 'wb') as handle:
+        handle.write(b'tampered')
+    assert offline._uv_binary(artifact) == binary
+    with open(binary, 'rb') as handle:
+        assert handle.read() == b'#!/bin/sh\necho uv\n'
+
+
+def test_uv_binary_that_does_not_match_the_wheel_record_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    cache, offline = uv_offline(tmp_path)
+    artifact = fake_uv_wheel(cache, record_payload=b'something else')
+    with pytest.raises(InstallError) as caught:
+        offline._uv_binary(artifact)
+    assert 'RECORD' in caught.value.msg
+
+
+def test_shared_tools_directory_is_not_used(tmp_path, monkeypatch):
+    home = tmp_path / 'home'
+    (home / '.cache' / 'airgap-packages').mkdir(parents=True)
+    os.chmod(str(home / '.cache' / 'airgap-packages'), 0o777)
+    monkeypatch.setenv('HOME', str(home))
+    cache, offline = uv_offline(tmp_path)
+    binary = offline._uv_binary(fake_uv_wheel(cache))
+    assert binary.startswith(str(tmp_path)) and not binary.startswith(str(home))

@@ -1,0 +1,147 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pip_offline against ansible.builtin.pip and pip by hand, side by side in one run, on one offline host.
+
+    .venv/bin/python bench/pip_offline.py [--reps 5]
+
+Builds (once, from PyPI, kept in .cache/bench-pip-offline) a cache of a real set of about 20
+wheels plus the pip and uv wheels, starts one offline host, ships the cache, then runs one
+playbook that repeats, per round: fresh copies of a template virtualenv (pip from the cache in
+it), a `ping` task (Ansible's fixed per-task cost), plain `pip install --no-index --find-links`
+by hand (as a command task), pip_offline cold with installer=pip and installer=uv (bytecode
+compilation on in all three), then converged no-ops of pip_offline and of ansible.builtin.pip
+(extra_args --no-index --find-links). Each task's wall time comes from a timing callback; the
+figures are medians over the rounds, minus the median ping where the issue asks for it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+sys.path[:0] = [os.path.join(REPO, 'tests', 'harness'), os.path.join(REPO, 'tests', 'integration')]
+
+from hosts import HostFleet  # noqa: E402
+from runner import ansible_env, collections_root  # noqa: E402
+
+collections_root()
+sys.path.insert(0, os.path.join(REPO, 'build', 'collections'))
+
+from pip_offline_support import build_cache, push_dir, tool_wheels  # noqa: E402
+
+REQUIREMENTS = ['flask', 'requests', 'rich', 'pyyaml', 'python-dateutil', 'attrs']
+WORK = os.path.join(REPO, '.cache', 'bench-pip-offline')
+REMOTE = '/srv/bench'
+CACHE = REMOTE + '/cache'
+TEMPLATE = REMOTE + '/template'
+
+
+def local_cache():
+    cache = os.path.join(WORK, 'cache')
+    if not os.path.exists(os.path.join(cache, 'manifest.json')):
+        tools = tool_wheels(os.path.join(WORK, 'tools'))
+        build_cache(cache, REQUIREMENTS, tools=[tools['pip'], tools['uv']], key='bench')
+    return cache
+
+
+def playbook(reps, pip_wheel):
+    tasks = [
+        {'name': 'template virtualenv', 'ansible.builtin.command': {
+            'argv': ['python3', '-m', 'venv', '--without-pip', TEMPLATE], 'creates': TEMPLATE}},
+        {'name': 'pip in the template', 'ansible.builtin.command': {
+            'argv': [TEMPLATE + '/bin/python', '%s/%s/pip' % (CACHE, pip_wheel), 'install', '-q', '--no-index',
+                     '%s/%s' % (CACHE, pip_wheel)],
+            'creates': TEMPLATE + '/bin/pip'}},
+    ]
+    for rep in range(reps):
+        venvs = dict((kind, '%s/%s-%d' % (REMOTE, kind, rep)) for kind in ('plain', 'pip', 'uv'))
+        for venv in venvs.values():
+            tasks.append({'name': 'fresh copy', 'ansible.builtin.command': {'argv': ['cp', '-a', TEMPLATE, venv]}})
+        tasks += [
+            {'name': 'ping', 'ansible.builtin.ping': {}},
+            {'name': 'cold: pip by hand', 'ansible.builtin.command': {
+                'argv': [venvs['plain'] + '/bin/python', '-m', 'pip', 'install', '-q', '--no-index', '--find-links', CACHE] + REQUIREMENTS}},
+            {'name': 'cold: pip_offline pip', 'airgap.packages.pip_offline': {
+                'cache': CACHE, 'virtualenv': venvs['pip'], 'installer': 'pip'}},
+            {'name': 'cold: pip_offline uv', 'airgap.packages.pip_offline': {
+                'cache': CACHE, 'virtualenv': venvs['uv'], 'installer': 'uv'}},
+            {'name': 'ping', 'ansible.builtin.ping': {}},
+            {'name': 'no-op: pip_offline', 'airgap.packages.pip_offline': {'cache': CACHE, 'virtualenv': venvs['pip']}},
+            {'name': 'no-op: ansible.builtin.pip', 'ansible.builtin.pip': {
+                'name': REQUIREMENTS, 'virtualenv': venvs['plain'], 'extra_args': '--no-index --find-links %s' % CACHE}},
+            {'name': 'ping', 'ansible.builtin.ping': {}},
+        ]
+    return [{'hosts': 'all', 'gather_facts': False, 'tasks': tasks}]
+
+
+def run_playbook(fleet, book):
+    with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as handle:
+        json.dump(book, handle)
+    env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'bench_timer', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(BENCH, 'callback')})
+    env['PATH'] = os.path.join(REPO, '.venv', 'bin') + os.pathsep + env['PATH']
+    done = subprocess.run(['ansible-playbook', '-i', fleet.inventory, handle.name], capture_output=True, text=True, env=env,
+                          check=False)
+    os.unlink(handle.name)
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"tasks"')]
+    if done.returncode != 0 or not lines:
+        raise SystemExit('playbook failed (%d): %s %s' % (done.returncode, done.stdout[-4000:], done.stderr[-4000:]))
+    return json.loads(lines[-1])['tasks']
+
+
+def median_of(tasks, name):
+    values = [t['seconds'] for t in tasks if t['task'] == name]
+    return statistics.median(values), values
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+    parser.add_argument('--reps', type=int, default=5)
+    args = parser.parse_args()
+    cache = local_cache()
+    wheels = sorted(f for f in os.listdir(cache) if f.endswith('.whl'))
+    pip_wheel = [f for f in wheels if f.startswith('pip-')][0]
+    fleet = HostFleet(tempfile.mkdtemp(prefix='bench-pip-offline-'))
+    try:
+        fleet.start(1)
+        host = fleet.names[0]
+        push_dir(fleet, host, cache, CACHE)
+        tasks = run_playbook(fleet, playbook(args.reps, pip_wheel))
+    finally:
+        fleet.stop()
+    if os.environ.get('BENCH_DEBUG'):
+        for t in tasks:
+            sys.stdout.write('%s\n' % json.dumps(t))
+    failed = [t for t in tasks if t['status'] != 'ok']
+    if failed:
+        raise SystemExit('tasks failed: %s' % failed)
+    names = ['ping', 'cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'no-op: pip_offline',
+             'no-op: ansible.builtin.pip']
+    med = {}
+    print('%d wheels in the cache (%d installed per cold run, pip and uv wheels are tools); %d rounds'
+          % (len(wheels), len(wheels) - 2, args.reps))
+    print('| task | median s | all runs (s) |')
+    print('|---|---:|---|')
+    for name in names:
+        med[name], values = median_of(tasks, name)
+        print('| %s | %.3f | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values)))
+    ping = med['ping']
+    noop_ours = med['no-op: pip_offline'] - ping
+    noop_builtin = med['no-op: ansible.builtin.pip'] - ping
+    plain = med['cold: pip by hand'] - ping
+    ours_pip = med['cold: pip_offline pip'] - ping
+    ours_uv = med['cold: pip_offline uv'] - ping
+    print()
+    print('Beyond the fixed per-task cost (median ping %.3f s):' % ping)
+    print('- converged no-op: pip_offline %.3f s, ansible.builtin.pip %.3f s: %.1fx less time (target >= 10x)'
+          % (noop_ours, noop_builtin, noop_builtin / max(noop_ours, 0.001)))
+    print('- cold install, pip backend %.3f s vs pip by hand %.3f s: %.2fx (target <= 1.1x)' % (ours_pip, plain, ours_pip / plain))
+    print('- cold install, uv backend %.3f s vs pip by hand %.3f s: %.2fx faster (target >= 2.5x)' % (ours_uv, plain, plain / ours_uv))
+
+
+if __name__ == '__main__':
+    main()
