@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """wheel_cache against plain `pip download`, side by side in one run, on the controller.
@@ -98,7 +97,7 @@ def direct_timings(work, index_url, reps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=5)
     parser.add_argument('--index-url', default='https://pypi.org/simple/')
     args = parser.parse_args()
@@ -129,8 +128,8 @@ def main():
         values = [t['seconds'] for t in tasks if t['task'] == name]
         med[name] = statistics.median(values)
         changed = [t['changed'] for t in tasks if t['task'] == name]
-        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values),
-                                          'always' if all(changed) else 'never' if not any(changed) else 'sometimes'))
+        reported = 'always' if all(changed) else 'never' if not any(changed) else 'sometimes'
+        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values), reported))
     noop = med['no-op: wheel_cache (this host)']
     print()
     print('Task wall time, Ansible overhead included (median ping %.3f s is the floor of any task):' % med['ping'])
