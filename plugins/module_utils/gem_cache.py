@@ -418,4 +418,9 @@ def _process_alive(pid):
         os.kill(pid, 0)
     except OSError as exc:
         return exc.errno == errno.EPERM
-    return True
+    # A killed run whose parent died too can linger as a zombie nobody reaps: it is gone all the same.
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (IOError, OSError, IndexError):
+        return True

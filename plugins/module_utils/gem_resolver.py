@@ -98,6 +98,39 @@ rescue StandardError
   []
 end
 
+MOLINILLO = defined?(Gem::Resolver::Molinillo) ? Gem::Resolver::Molinillo : Gem::Molinillo
+
+# Versions that match the requirement and the platform but not the target's Ruby or RubyGems.
+def misfits(set, dependency)
+  req = Gem::Resolver::DependencyRequest.new(dependency, nil)
+  set.find_all(req).select { |s| Gem::Platform.installable?(s) }.map do |s|
+    spec = s.spec
+    label = s.platform.to_s == 'ruby' ? s.version.to_s : "#{s.version}-#{s.platform}"
+    if !spec.required_ruby_version.satisfied_by?(Gem.ruby_version)
+      "#{label} needs Ruby #{spec.required_ruby_version}"
+    elsif !spec.required_rubygems_version.satisfied_by?(Gem.rubygems_version)
+      "#{label} needs RubyGems #{spec.required_rubygems_version}"
+    end
+  end.compact.uniq
+rescue StandardError
+  []
+end
+
+def unsatisfiable(set, message, request)
+  requester = request.requester
+  failure('unsatisfiable', message, 'gem' => request.name, 'requirement' => request.dependency.requirement.to_s,
+          'required_by' => requester && requester.spec.full_name,
+          'available' => available(set, request.name), 'misfits' => misfits(set, request.dependency))
+end
+
+# Gem::Resolver#resolve, minus its conversion of Molinillo's conflict, which fails when no
+# candidate was ever activated (all of them need another Ruby): the conflict is read here.
+def run_resolution(resolver, deps)
+  graph = MOLINILLO::DependencyGraph.new
+  requests = deps.map { |d| Gem::Resolver::DependencyRequest.new(d, nil) }
+  MOLINILLO::Resolver.new(resolver, resolver).resolve(requests, graph).tsort.map(&:payload).compact
+end
+
 def resolve_target(set, t)
   target!(t)
   deps = t['requests'].map { |r| Gem::Dependency.new(r['name'], *r['requirements']) }
@@ -111,7 +144,7 @@ def resolve_target(set, t)
     # Keep versions the cache already holds where they still fit (like gem install --conservative).
     resolver.skip_gems = prefer.map { |name, v| [name, [Gem::NameTuple.new(name, Gem::Version.new(v), 'ruby')]] }.to_h
     begin
-      requests = resolver.resolve
+      requests = run_resolution(resolver, deps)
       problems = source_problems(set)
       return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
       gems = requests.map do |r|
@@ -126,15 +159,18 @@ def resolve_target(set, t)
     rescue Gem::UnsatisfiableDependencyError => e
       problems = source_problems(set)
       return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
-      requester = e.dependency.requester
-      last = failure('unsatisfiable', e.message, 'gem' => e.name, 'requirement' => e.dependency.requirement.to_s,
-                     'required_by' => requester && requester.spec.full_name,
-                     'available' => available(set, e.name))
-    rescue Gem::DependencyResolutionError => e
+      last = unsatisfiable(set, e.message, e.dependency)
+    rescue MOLINILLO::VersionConflict => e
       problems = source_problems(set)
       return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
-      c = e.conflict
-      last = failure('conflict', c.explanation, 'gem' => c.dependency.name)
+      conflict = e.conflicts.values.first
+      if conflict.existing.nil?
+        # Nothing was activated: every candidate failed the target's Ruby or RubyGems version.
+        last = unsatisfiable(set, e.message, conflict.requirement)
+      else
+        explained = Gem::Resolver::Conflict.new(conflict.requirement_trees.first.first, conflict.existing, conflict.requirement)
+        last = failure('conflict', explained.explanation, 'gem' => conflict.requirement.name)
+      end
     end
   end
   last
@@ -334,6 +370,10 @@ class RubyGems:
             return ResolutionError('unknown gem %s%s (%s): no source has it (%s). Check the name and the sources.'
                                    % (name, where, asker, ', '.join(source_label(s) for s in self.sources)), **details)
         shown = ', '.join(v if p == 'ruby' else '%s-%s' % (v, p) for v, p in available[-12:])
+        misfits = error.get('misfits') or []
+        if misfits:
+            shown += ' (%s)' % '; '.join(misfits)
+            details['misfits'] = misfits
         return ResolutionError('no version of gem %s satisfies "%s" (%s) that fits %s; available: %s'
                                % (name, requirement, asker, key or 'the target', shown),
                                available=[list(a) for a in available], **details)

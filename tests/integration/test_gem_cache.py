@@ -197,19 +197,28 @@ def test_the_controllers_gemrc_sources_are_not_used_unless_asked(tmp_path, gem_s
 
 # --- platforms ----------------------------------------------------------------------------------
 
-def _platform_variant(work):
-    """airgap_native 1.0.0 built for x86_64-linux (no extension to compile), as a gem file."""
-    source = os.path.join(work, 'native-x86_64-linux')
+def _build_gem(work, name, version, platform=None, required_ruby=None, requires=()):
+    """A small gem built here (no extension to compile); returns the .gem path."""
+    source = os.path.join(work, '%s-%s-%s' % (name, version, platform or 'ruby'))
     os.makedirs(os.path.join(source, 'lib'))
-    with open(os.path.join(source, 'lib', 'airgap_native.rb'), 'w') as handle:
-        handle.write('module AirgapNative; PRECOMPILED = true; end\n')
-    with open(os.path.join(source, 'airgap_native.gemspec'), 'w') as handle:
-        handle.write('Gem::Specification.new do |s|\n  s.name = "airgap_native"\n  s.version = "1.0.0"\n'
-                     '  s.summary = "precompiled"\n  s.authors = ["airgap.packages"]\n  s.license = "GPL-3.0-or-later"\n'
-                     '  s.platform = "x86_64-linux"\n  s.files = ["lib/airgap_native.rb"]\nend\n')
-    subprocess.run(['gem', 'build', 'airgap_native.gemspec'], cwd=source, check=True, capture_output=True,
-                   env=dict(os.environ, SOURCE_DATE_EPOCH='1700000000'))
-    return os.path.join(source, 'airgap_native-1.0.0-x86_64-linux.gem')
+    with open(os.path.join(source, 'lib', '%s.rb' % name), 'w') as handle:
+        handle.write('module Built; VERSION = %r; end\n' % version)
+    lines = ['Gem::Specification.new do |s|', '  s.name = %r' % name, '  s.version = %r' % version,
+             '  s.summary = "airgap.packages gem_cache test gem"', '  s.authors = ["airgap.packages"]',
+             '  s.license = "GPL-3.0-or-later"', '  s.files = ["lib/%s.rb"]' % name]
+    lines += ['  s.platform = %r' % platform] if platform else []
+    lines += ['  s.required_ruby_version = %r' % required_ruby] if required_ruby else []
+    lines += ['  s.add_runtime_dependency %r, %r' % pair for pair in requires]
+    with open(os.path.join(source, 'built.gemspec'), 'w') as handle:
+        handle.write('\n'.join(lines + ['end', '']))
+    done = subprocess.run(['gem', 'build', 'built.gemspec'], cwd=source, check=True, capture_output=True, text=True,
+                          env=dict(os.environ, SOURCE_DATE_EPOCH='1700000000'))
+    return os.path.join(source, [f for f in os.listdir(source) if f.endswith('.gem')][0]) if done else None
+
+
+def _platform_variant(work):
+    """airgap_native 1.0.0 built for x86_64-linux, as a precompiled gem would be."""
+    return _build_gem(work, 'airgap_native', '1.0.0', platform='x86_64-linux')
 
 
 class StaticSource:
@@ -232,6 +241,7 @@ class StaticSource:
 
         self.server = ThreadingHTTPServer(('127.0.0.1', 0), partial(Handler, directory=root))
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a client killed mid-download is expected
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = 'http://127.0.0.1:%d/' % self.server.server_address[1]
 
@@ -264,6 +274,25 @@ def test_a_precompiled_gem_is_preferred_where_it_fits_and_the_source_gem_elsewhe
     assert arm['gems'] == ruby['gems'] == CHAIN + ['airgap_native-1.0.0.gem']
     assert arm['native'] == ruby['native'] == ['airgap_native']
     assert [a.platform for a in load_manifest(host['path']).artifacts if a.name == 'airgap_native'] == ['x86_64-linux']
+
+
+def test_required_ruby_version_is_checked_against_the_targets_ruby(tmp_path, ansible, gem_source):
+    extra = [_build_gem(str(tmp_path), 'airgap_rubyreq', '1.0.0'),
+             _build_gem(str(tmp_path), 'airgap_rubyreq', '2.0.0', required_ruby='>= 3.3')]
+    source = StaticSource(_copy_source(gem_source, str(tmp_path / 'source'), extra=extra))
+    newer = dict(HOST_RUBY, version='3.3.4', abi_version='3.3.0', key='ruby-3.3.0-x86_64-linux')
+    try:
+        result = gem_cache(ansible, gems=['airgap_rubyreq'], sources=[source.url], platforms=[HOST_RUBY, newer],
+                           dest=str(tmp_path / 'cache'))
+        pinned = gem_cache(ansible, gems=['airgap_rubyreq:2.0.0'], sources=[source.url], platforms=[HOST_RUBY],
+                           dest=str(tmp_path / 'cache2'))
+    finally:
+        source.stop()
+    assert result.get('failed') is not True, result
+    assert [c['gems'] for c in result['caches']] == [['airgap_rubyreq-1.0.0.gem'], ['airgap_rubyreq-2.0.0.gem']]
+    assert pinned.get('failed') is True
+    assert pinned['msg'] == ('no version of gem airgap_rubyreq satisfies "= 2.0.0" (requested) that fits '
+                             'ruby-3.1.0-x86_64-linux; available: 1.0.0, 2.0.0 (2.0.0 needs Ruby >= 3.3)'), pinned['msg']
 
 
 def test_platform_facts_of_the_offline_hosts_key_the_cache(tmp_path, ansible, fleet_ansible, offline_hosts, gem_source):
@@ -422,6 +451,17 @@ def test_conflicting_requirements_are_named(tmp_path, ansible, gem_source):
                      sources=[gem_source.url])
     assert result['msg'].startswith('conflicting requirements on gem airgap_twover for ruby:'), result['msg']
     assert '(= 1.0.0)' in result['msg'] and '(= 2.0.0)' in result['msg']
+
+
+def test_a_requirement_conflicting_with_a_dependency_names_both_chains(tmp_path, ansible, gem_source):
+    extra = [_build_gem(str(tmp_path), 'airgap_wants_two', '1.0.0', requires=[('airgap_twover', '~> 2.0')])]
+    source = StaticSource(_copy_source(gem_source, str(tmp_path / 'source'), extra=extra))
+    try:
+        result = failure(ansible, tmp_path, gems=['airgap_wants_two', 'airgap_twover:1.0.0'], sources=[source.url])
+    finally:
+        source.stop()
+    assert result['msg'].startswith('conflicting requirements on gem airgap_twover for ruby:'), result['msg']
+    assert 'airgap_wants_two' in result['msg'] and '(~> 2.0)' in result['msg'] and '(= 1.0.0)' in result['msg']
 
 
 def test_an_unreachable_source_is_named_without_its_credentials(tmp_path, ansible):
