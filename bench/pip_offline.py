@@ -6,8 +6,8 @@
 
 Builds (once, from PyPI, kept in .cache/bench-pip-offline) a cache of a real set of about 20
 wheels plus the pip and uv wheels, starts one offline host, ships the cache, then runs one
-playbook that repeats, per round: fresh copies of a template virtualenv (pip from the cache in
-it), a `ping` task (Ansible's fixed per-task cost), plain `pip install --no-index --find-links`
+playbook that repeats, per round: three fresh virtualenvs made alike (pip from the cache in
+each), a `ping` task (Ansible's fixed per-task cost), plain `pip install --no-index --find-links`
 by hand (as a command task), pip_offline cold with installer=pip and installer=uv (bytecode
 compilation on in all three), then converged no-ops of pip_offline and of ansible.builtin.pip
 (extra_args --no-index --find-links). Each task's wall time comes from a timing callback; the
@@ -38,7 +38,6 @@ REQUIREMENTS = ['flask', 'requests', 'rich', 'pyyaml', 'python-dateutil', 'attrs
 WORK = os.path.join(REPO, '.cache', 'bench-pip-offline')
 REMOTE = '/srv/bench'
 CACHE = REMOTE + '/cache'
-TEMPLATE = REMOTE + '/template'
 
 
 def local_cache():
@@ -50,18 +49,18 @@ def local_cache():
 
 
 def playbook(reps, pip_wheel):
-    tasks = [
-        {'name': 'template virtualenv', 'ansible.builtin.command': {
-            'argv': ['python3', '-m', 'venv', '--without-pip', TEMPLATE], 'creates': TEMPLATE}},
-        {'name': 'pip in the template', 'ansible.builtin.command': {
-            'argv': [TEMPLATE + '/bin/python', '%s/%s/pip' % (CACHE, pip_wheel), 'install', '-q', '--no-index',
-                     '%s/%s' % (CACHE, pip_wheel)],
-            'creates': TEMPLATE + '/bin/pip'}},
-    ]
+    tasks = []
     for rep in range(reps):
         venvs = dict((kind, '%s/%s-%d' % (REMOTE, kind, rep)) for kind in ('plain', 'pip', 'uv'))
         for venv in venvs.values():
-            tasks.append({'name': 'fresh copy', 'ansible.builtin.command': {'argv': ['cp', '-a', TEMPLATE, venv]}})
+            # Each virtualenv made alike (a copy would keep script shebangs pointing at its original).
+            tasks += [
+                {'name': 'fresh virtualenv', 'ansible.builtin.command': {
+                    'argv': ['python3', '-m', 'venv', '--without-pip', venv]}},
+                {'name': 'pip in it', 'ansible.builtin.command': {
+                    'argv': [venv + '/bin/python', '%s/%s/pip' % (CACHE, pip_wheel), 'install', '-q', '--no-index',
+                             '%s/%s' % (CACHE, pip_wheel)]}},
+            ]
         tasks += [
             {'name': 'ping', 'ansible.builtin.ping': {}},
             {'name': 'cold: pip by hand', 'ansible.builtin.command': {
@@ -93,14 +92,18 @@ def run_playbook(fleet, book):
     return json.loads(lines[-1])['tasks']
 
 
-def median_of(tasks, name):
+def median_of(tasks, name, skip):
+    """Median over the measured rounds (the first `skip` rounds warm the host's caches and are left out)."""
     values = [t['seconds'] for t in tasks if t['task'] == name]
+    per_round = len(values) // (len(values) and max(1, len([t for t in tasks if t['task'] == 'cold: pip by hand'])))
+    values = values[skip * per_round:]
     return statistics.median(values), values
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
-    parser.add_argument('--reps', type=int, default=5)
+    parser.add_argument('--reps', type=int, default=5, help='measured rounds')
+    parser.add_argument('--warmup', type=int, default=1, help='rounds run first and left out')
     args = parser.parse_args()
     cache = local_cache()
     wheels = sorted(f for f in os.listdir(cache) if f.endswith('.whl'))
@@ -110,7 +113,7 @@ def main():
         fleet.start(1)
         host = fleet.names[0]
         push_dir(fleet, host, cache, CACHE)
-        tasks = run_playbook(fleet, playbook(args.reps, pip_wheel))
+        tasks = run_playbook(fleet, playbook(args.warmup + args.reps, pip_wheel))
     finally:
         fleet.stop()
     if os.environ.get('BENCH_DEBUG'):
@@ -122,12 +125,12 @@ def main():
     names = ['ping', 'cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'no-op: pip_offline',
              'no-op: ansible.builtin.pip']
     med = {}
-    print('%d wheels in the cache (%d installed per cold run, pip and uv wheels are tools); %d rounds'
-          % (len(wheels), len(wheels) - 2, args.reps))
+    print('%d wheels in the cache (%d installed per cold run, pip and uv wheels are tools); %d rounds after %d warm-up'
+          % (len(wheels), len(wheels) - 2, args.reps, args.warmup))
     print('| task | median s | all runs (s) |')
     print('|---|---:|---|')
     for name in names:
-        med[name], values = median_of(tasks, name)
+        med[name], values = median_of(tasks, name, args.warmup)
         print('| %s | %.3f | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values)))
     ping = med['ping']
     noop_ours = med['no-op: pip_offline'] - ping

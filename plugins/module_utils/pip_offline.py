@@ -136,11 +136,11 @@ class PipOffline:
     def _venv_exists(self):
         return bool(self.request.virtualenv) and python_env.is_virtualenv(self.request.virtualenv)
 
-    def _probe(self, tags_from=None):
+    def _probe(self, tags_from=None, with_tags=True):
         """Probe the target (or, before its virtualenv exists, the base interpreter); tags unless tags_from has them."""
         exists = not self.request.virtualenv or self._venv_exists()
         filenames = None
-        if tags_from is None:
+        if tags_from is None and with_tags:
             filenames = sorted(set(a.filename for artifacts in self.candidates.values() for a in artifacts)
                                | set(a.filename for a in self._tool_candidates()))
         python = self.target_python if exists else self.base_python
@@ -197,8 +197,19 @@ class PipOffline:
         seed_pip adds the cached pip (for a virtualenv this run created); tags_from reuses the tag
         report of an earlier probe of the same interpreter.
         """
+        if tags_from is None and not seed_pip and all(len(found) == 1 for found in self.candidates.values()):
+            # Tags only matter for what gets installed: a converged environment is told by a probe
+            # without them (half the probe's time); anything to do is planned again with them.
+            state, exists = self._probe(with_tags=False)
+            if exists:
+                chosen = dict((name, found[0]) for name, found in self.candidates.items())
+                plan = self._plan_for(state, exists, seed_pip, chosen)
+                if not plan.changes:
+                    return plan
         state, exists = self._probe(tags_from)
-        chosen = self._choose(state)
+        return self._plan_for(state, exists, seed_pip, self._choose(state))
+
+    def _plan_for(self, state, exists, seed_pip, chosen):
         create = bool(self.request.virtualenv) and not exists
         if self.request.state == 'absent':
             if create:
@@ -278,7 +289,6 @@ class PipOffline:
             if uv_wheel is None:
                 raise InstallError('installer=uv but %s holds no uv wheel that runs here; add uv to the cache requirements '
                                    'or use installer=pip' % self.request.cache)
-            self.verify([uv_wheel])
             return UvBackend(self._uv_binary(uv_wheel), state, self.runner)
         visible = state.visible()
         pip_wheel = self._tool('pip', state)
@@ -291,21 +301,24 @@ class PipOffline:
                            % (state.python, MIN_PIP, self.request.cache), interpreter=state.python)
 
     def _uv_binary(self, uv_wheel):
-        """The uv binary of a verified uv wheel, checked against the wheel's RECORD: uv is never installed in the target.
+        """The uv binary of the cached uv wheel; uv is never installed in the target.
 
-        It is kept per wheel sha256 in a private directory of the remote user (~/.cache/airgap-packages)
-        so that later runs only hash it; anywhere that is not private, it goes to this run's temp dir.
+        Extracted from the verified wheel and checked against the wheel's RECORD, it is kept per
+        wheel sha256 in a private directory of the remote user (~/.cache/airgap-packages/uv-<sha256>)
+        with a stamp of its size, mtime and inode; later runs use it while the stamp holds, without
+        reading the wheel. Where no private directory can be had, it goes to this run's temp dir.
         """
-        path = os.path.join(self.request.cache, uv_wheel.filename)
-        with zipfile.ZipFile(path) as wheel:
+        kept = _private_tools_dir(uv_wheel.sha256)
+        if kept is not None and _stamp_holds(kept, 'uv'):
+            return os.path.join(kept, 'uv')
+        self.verify([uv_wheel])
+        with zipfile.ZipFile(os.path.join(self.request.cache, uv_wheel.filename)) as wheel:
             member, expected = _uv_member(wheel, uv_wheel.filename)
-            kept = _private_tools_dir(uv_wheel.sha256)
             if kept is not None:
-                binary = os.path.join(kept, 'uv')
-                if os.path.isfile(binary) and _record_digest(binary) == expected:
-                    return binary
                 try:
-                    return _extract_checked(wheel, member, expected, binary)
+                    binary = _extract_checked(wheel, member, expected, os.path.join(kept, 'uv'))
+                    _write_stamp(kept, 'uv')
+                    return binary
                 except (IOError, OSError):
                     pass
             binary = os.path.join(private_tempdir(self.request.tmpdir, 'airgap-uv-'), 'uv')
@@ -435,6 +448,30 @@ def _private_tools_dir(key):
     except (IOError, OSError):
         return None
     return path
+
+
+def _stamp_text(path):
+    info = os.lstat(path)
+    return '%d %d %d\n' % (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def _write_stamp(directory, name):
+    """Record size, mtime and inode of a checked tool, so that later runs can trust it without hashing it."""
+    with open(os.path.join(directory, name + '.stamp'), 'w') as handle:
+        handle.write(_stamp_text(os.path.join(directory, name)))
+
+
+def _stamp_holds(directory, name):
+    """True when the tool is the very file that was checked (same size, mtime and inode), private to this user."""
+    path = os.path.join(directory, name)
+    try:
+        with open(path + '.stamp') as handle:
+            stamp = handle.read()
+        info = os.lstat(path)
+    except (IOError, OSError):
+        return False
+    return (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+            and stamp == _stamp_text(path))
 
 
 def _extract_checked(wheel, member, expected, binary):

@@ -65,8 +65,8 @@ class FakeTarget:
 
     def __call__(self, argv, data=None, cwd=None):
         if len(argv) > 3 and argv[1:3] == ['-I', '-c'] and 'def describe(request)' in argv[3]:
-            self.commands.append(('probe', argv[0]))
             request = json.loads(data)
+            self.commands.append(('probe', argv[0], 'wheeltags_source' in request))
             answer = {
                 'executable': argv[0], 'version': '3.11.2', 'implementation': 'cpython', 'prefix': '/venv',
                 'in_venv': True, 'purelib': '/venv/lib/site-packages', 'platlib': '/venv/lib/site-packages',
@@ -134,6 +134,20 @@ def test_converged_venv_reports_no_change_without_running_pip(tmp_path, existing
     assert result['changed'] is False and result['changes'] == []
     assert target.installer_commands() == []
     assert result['verified'] == []  # a no-op reads no wheel
+
+
+def test_converged_check_does_not_compute_wheel_tags(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0'})
+    run(make_cache(tmp_path), target)
+    assert [c[2] for c in target.commands if c[0] == 'probe'] == [False]
+
+
+def test_drift_in_an_existing_environment_is_still_checked_for_tags(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-cp311-cp311-win_amd64.whl'))
+    target = FakeTarget({'app': '1.0'})
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target)
+    assert 'cp311-cp311-win_amd64' in caught.value.msg and target.installer_commands() == []
 
 
 def test_drifted_package_is_the_only_one_installed(tmp_path, existing_venv):
@@ -302,7 +316,6 @@ def test_uv_is_used_when_its_wheel_is_cached_and_never_installed(tmp_path, exist
     for option in ('--offline', '--no-index', '--no-config', '--no-deps', '--require-hashes', '--no-build'):
         assert option in install
     assert 'uv' not in target.installed
-    assert 'uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl' in result['verified']
 
 
 def test_installer_pip_ignores_a_cached_uv(tmp_path, existing_venv):
@@ -394,12 +407,15 @@ def test_uv_binary_is_extracted_once_into_a_private_directory_and_reused(tmp_pat
     cache, offline = uv_offline(tmp_path)
     artifact = fake_uv_wheel(cache)
     binary = offline._uv_binary(artifact)
+    assert offline.verified == [artifact.filename]  # the wheel is verified before anything is taken from it
     assert binary.startswith(str(tmp_path / 'home' / '.cache' / 'airgap-packages'))
     assert os.stat(os.path.dirname(binary)).st_mode & 0o777 == 0o700
     with open(binary, 'rb') as handle:
         assert handle.read() == b'#!/bin/sh\necho uv\n'
     first = os.stat(binary).st_ino
+    os.unlink(os.path.join(str(cache), artifact.filename))  # a kept, stamped binary needs no wheel
     assert offline._uv_binary(artifact) == binary and os.stat(binary).st_ino == first  # reused, not extracted again
+    artifact = fake_uv_wheel(cache)
     with open(binary, 'wb') as handle:
         handle.write(b'tampered')
     assert offline._uv_binary(artifact) == binary
