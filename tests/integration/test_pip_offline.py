@@ -7,6 +7,7 @@ tools), shipped to the hosts as one tar stream each, then installed by the real 
 the ansible CLI.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 from hosts import HostFleet
 from pip_offline_support import build_cache, make_wheel, push_dir, tool_wheels
 from runner import REPO, Ansible
+from sources import PythonIndex
 
 pytestmark = pytest.mark.integration
 
@@ -380,6 +382,35 @@ def test_two_concurrent_runs_against_one_virtualenv_do_not_corrupt_it(offline_ho
     assert sorted(r['changed'] for r in results) == [False, True]
     assert sh(offline_hosts, host, venv + '/bin/python', '-I', '-m', 'pip', 'check').strip() == 'No broken requirements found.'
     assert dict((n, installed(offline_hosts, host, venv + '/bin/python')[n]) for n in CLOSURE) == CLOSURE
+
+
+# ---------------------------------------------------------------- with wheel_cache
+
+@pytest.fixture(scope='module')
+def tool_index(tmp_path_factory, tools):
+    """The fixture projects plus the pip and uv wheels, as an index wheel_cache can resolve installers from."""
+    extras = sorted(glob.glob(os.path.join(REPO, '.cache', 'index-extras', '*.whl'))) + [tools['pip'], tools['uv']]
+    index = PythonIndex(str(tmp_path_factory.mktemp('pip-offline-index')), extra_files=extras).build().start()
+    yield index
+    index.stop()
+
+
+def test_a_cache_built_by_wheel_cache_installs_with_uv_and_bootstraps_pip_from_it(
+        offline_hosts, fleet_ansible, ansible, host, request, tool_index, tmp_path):
+    built = ansible.module('localhost', 'airgap.packages.wheel_cache', {
+        'dest': str(tmp_path), 'index_url': tool_index.url, 'requirements': [TOP, 'uv'], 'include_installers': True})
+    built = built['localhost']
+    assert built.get('failed') is not True and len(built['caches']) == 1, built
+    cache = built['caches'][0]
+    remote = cache_path('wheel_cache')
+    push_dir(offline_hosts, host, cache['path'], remote)
+    venv = venv_path(request)
+    result = run_module(fleet_ansible, host, cache=remote, virtualenv=venv, packages=[TOP])
+    assert result.get('failed') is not True, result
+    assert result['installer'] == 'uv' and result['manifest_digest'] == cache['digest']
+    have = installed(offline_hosts, host, venv + '/bin/python')
+    assert dict((n, have[n]) for n in CLOSURE) == CLOSURE and 'uv' not in have and 'pip' in have
+    assert run_module(fleet_ansible, host, cache=remote, virtualenv=venv, packages=[TOP])['changed'] is False
 
 
 # ---------------------------------------------------------------- bare targets
