@@ -223,10 +223,14 @@ begin
   else
     answer(failure('internal', "unknown command #{input['command']}"))
   end
-rescue Gem::RemoteFetcher::FetchError, SocketError, SystemCallError, Timeout::Error, OpenSSL::SSL::SSLError => e
-  source = input['sources'] && input['sources'].find { |s| e.message.include?(URI.parse(s).host.to_s) }
-  answer(failure('unreachable', "#{e.class}: #{e.message}", 'source' => source))
 rescue StandardError => e
+  # Classified by name: OpenSSL is only loaded once an https source was contacted.
+  network = [Gem::RemoteFetcher::FetchError, SocketError, SystemCallError, Timeout::Error].any? { |c| e.is_a?(c) } ||
+            e.class.name.to_s.include?('SSL')
+  if network
+    source = (input['sources'] || []).find { |s| e.message.include?(URI.parse(s).host.to_s) }
+    answer(failure('unreachable', "#{e.class}: #{e.message}", 'source' => source))
+  end
   answer(failure('internal', "#{e.class}: #{e.message}"))
 end
 '''

@@ -122,7 +122,8 @@ attributes:
     platforms: posix
 notes:
   - Runs on the controller (C(delegate_to) the controller, or C(hosts) C(localhost)). Needs Ruby
-    with RubyGems there; any Ruby 2.7 or later resolves for any target platform and Ruby version.
+    with RubyGems there (tested with Ruby 3.1 and RubyGems 3.3); that one Ruby resolves for every
+    target platform and Ruby version.
   - The controller's C(~/.gemrc), C(/etc/gemrc), C(GEM_HOME), C(GEM_PATH) and other C(GEM_*)
     variables are ignored. Proxy variables (C(https_proxy) and so on) and C(SSL_CERT_FILE) apply.
   - A gem's native extension is detected from the C(extensions) of its specification and

@@ -155,6 +155,32 @@ def test_removing_a_gem_drops_its_closure_and_prune_check_mode_and_diff_report_i
     assert listing(path) == ['airgap_native-1.0.0.gem', 'airgap_twover-1.0.0.gem', 'manifest.json']
 
 
+def test_a_newer_release_does_not_move_cached_gems_until_refresh(tmp_path, ansible, gem_source):
+    root = _copy_source(gem_source, str(tmp_path / 'source'))
+    newer = os.path.join(str(tmp_path), 'airgap_twover-2.0.0.gem')
+    shutil.move(os.path.join(root, 'gems', 'airgap_twover-2.0.0.gem'), newer)
+    subprocess.run(['gem', 'generate_index', '--directory', root], check=True, capture_output=True)
+    source = StaticSource(root)
+    dest = str(tmp_path / 'cache')
+    try:
+        first = gem_cache(ansible, gems=['airgap_twover'], sources=[source.url], dest=dest)
+        assert first['caches'][0]['gems'] == ['airgap_twover-1.0.0.gem']
+        # 2.0.0 is released; adding another gem must not upgrade what the cache holds.
+        shutil.copy(newer, os.path.join(root, 'gems'))
+        subprocess.run(['gem', 'generate_index', '--directory', root], check=True, capture_output=True)
+        added = gem_cache(ansible, gems=['airgap_twover', 'airgap_chain_a'], sources=[source.url], dest=dest)
+        same = gem_cache(ansible, gems=['airgap_twover', 'airgap_chain_a'], sources=[source.url], dest=dest)
+        refreshed = gem_cache(ansible, gems=['airgap_twover', 'airgap_chain_a'], sources=[source.url], dest=dest, refresh=True)
+    finally:
+        source.stop()
+    assert added['caches'][0]['added'] == CHAIN and added['caches'][0]['removed'] == []
+    assert same['changed'] is False
+    assert refreshed['changed'] is True
+    assert (refreshed['caches'][0]['added'], refreshed['caches'][0]['removed']) == (['airgap_twover-2.0.0.gem'],
+                                                                                    ['airgap_twover-1.0.0.gem'])
+    assert refreshed['caches'][0]['fetched'] == ['airgap_twover-2.0.0.gem']
+
+
 def test_diff_lists_the_gem_files_before_and_after(tmp_path, ansible, gem_source):
     dest = str(tmp_path / 'cache')
     gem_cache(ansible, gems=['airgap_twover:1.0.0'], sources=[gem_source.url], dest=dest)
