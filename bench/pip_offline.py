@@ -92,12 +92,24 @@ def run_playbook(fleet, book):
     return json.loads(lines[-1])['tasks']
 
 
-def median_of(tasks, name, skip):
-    """Median over the measured rounds (the first `skip` rounds warm the host's caches and are left out)."""
-    values = [t['seconds'] for t in tasks if t['task'] == name]
-    per_round = len(values) // (len(values) and max(1, len([t for t in tasks if t['task'] == 'cold: pip by hand'])))
-    values = values[skip * per_round:]
-    return statistics.median(values), values
+MEASURED = ['cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'no-op: pip_offline',
+            'no-op: ansible.builtin.pip']
+
+
+def rounds_of(tasks, skip):
+    """Per measured round: {task name: seconds beyond that round's median ping}, and the ping itself.
+
+    Pairing each task with the pings of its own round keeps the machine's load drift out of the ratios.
+    """
+    per_round = len(tasks) // (skip + len([t for t in tasks if t['task'] == 'cold: pip by hand']) - skip)
+    rounds = []
+    for start in range(skip * per_round, len(tasks), per_round):
+        chunk = tasks[start:start + per_round]
+        ping = statistics.median(t['seconds'] for t in chunk if t['task'] == 'ping')
+        extra = dict((t['task'], t['seconds'] - ping) for t in chunk if t['task'] in MEASURED)
+        extra['ping'] = ping
+        rounds.append(extra)
+    return rounds
 
 
 def main():
@@ -122,28 +134,26 @@ def main():
     failed = [t for t in tasks if t['status'] != 'ok']
     if failed:
         raise SystemExit('tasks failed: %s' % failed)
-    names = ['ping', 'cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'no-op: pip_offline',
-             'no-op: ansible.builtin.pip']
-    med = {}
+    rounds = rounds_of(tasks, args.warmup)
     print('%d wheels in the cache (%d installed per cold run, pip and uv wheels are tools); %d rounds after %d warm-up'
           % (len(wheels), len(wheels) - 2, args.reps, args.warmup))
-    print('| task | median s | all runs (s) |')
-    print('|---|---:|---|')
-    for name in names:
-        med[name], values = median_of(tasks, name, args.warmup)
-        print('| %s | %.3f | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values)))
-    ping = med['ping']
-    noop_ours = med['no-op: pip_offline'] - ping
-    noop_builtin = med['no-op: ansible.builtin.pip'] - ping
-    plain = med['cold: pip by hand'] - ping
-    ours_pip = med['cold: pip_offline pip'] - ping
-    ours_uv = med['cold: pip_offline uv'] - ping
     print()
-    print('Beyond the fixed per-task cost (median ping %.3f s):' % ping)
-    print('- converged no-op: pip_offline %.3f s, ansible.builtin.pip %.3f s: %.1fx less time (target >= 10x)'
-          % (noop_ours, noop_builtin, noop_builtin / max(noop_ours, 0.001)))
-    print('- cold install, pip backend %.3f s vs pip by hand %.3f s: %.2fx (target <= 1.1x)' % (ours_pip, plain, ours_pip / plain))
-    print('- cold install, uv backend %.3f s vs pip by hand %.3f s: %.2fx faster (target >= 2.5x)' % (ours_uv, plain, plain / ours_uv))
+    print('| task | median s beyond ping | per round (s) |')
+    print('|---|---:|---|')
+    for name in ['ping'] + MEASURED:
+        values = [r[name] for r in rounds]
+        label = 'ping (fixed per-task cost, absolute)' if name == 'ping' else name
+        print('| %s | %.3f | %s |' % (label, statistics.median(values), ' '.join('%.3f' % v for v in values)))
+
+    def ratio(numerator, denominator):
+        return statistics.median(r[numerator] / max(r[denominator], 0.001) for r in rounds)
+
+    print()
+    print('Ratios (median over rounds of each round\'s ratio):')
+    print('- converged no-op, ansible.builtin.pip / pip_offline: %.1fx (target >= 10x)'
+          % ratio('no-op: ansible.builtin.pip', 'no-op: pip_offline'))
+    print('- cold install, pip_offline pip / pip by hand: %.2fx (target <= 1.1x)' % ratio('cold: pip_offline pip', 'cold: pip by hand'))
+    print('- cold install, pip by hand / pip_offline uv: %.2fx faster (target >= 2.5x)' % ratio('cold: pip by hand', 'cold: pip_offline uv'))
 
 
 if __name__ == '__main__':

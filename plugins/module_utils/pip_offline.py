@@ -198,9 +198,13 @@ class PipOffline:
         report of an earlier probe of the same interpreter.
         """
         if tags_from is None and not seed_pip and all(len(found) == 1 for found in self.candidates.values()):
-            # Tags only matter for what gets installed: a converged environment is told by a probe
-            # without them (half the probe's time); anything to do is planned again with them.
-            state, exists = self._probe(with_tags=False)
+            # Tags only matter for what gets installed: a converged environment is told without them,
+            # from a plain virtualenv's files or else a probe; anything to do is planned again with them.
+            state, exists = None, True
+            if self.request.virtualenv and self._venv_exists():
+                state = python_env.read_virtualenv(self.request.virtualenv)
+            if state is None:
+                state, exists = self._probe(with_tags=False)
             if exists:
                 chosen = dict((name, found[0]) for name, found in self.candidates.items())
                 plan = self._plan_for(state, exists, seed_pip, chosen)

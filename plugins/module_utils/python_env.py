@@ -137,6 +137,55 @@ def venv_python(path):
     return os.path.join(path, 'bin', 'python')
 
 
+def _read_pyvenv_cfg(path):
+    config = {}
+    try:
+        with open(os.path.join(path, 'pyvenv.cfg')) as handle:
+            for line in handle:
+                key, sep, value = line.partition('=')
+                if sep:
+                    config[key.strip().lower()] = value.strip()
+    except (IOError, OSError):
+        return None
+    return config
+
+
+def read_virtualenv(path):
+    """The state of a plain CPython virtualenv read from its files alone, or None whenever that could differ
+    from what its interpreter would say (then probe() must run it).
+
+    Plain means: no system site-packages, one lib*/pythonX.Y/site-packages directory, and bin/python
+    resolving to an existing pythonX.Y of the version pyvenv.cfg records. Such an interpreter's
+    sys.path holds no other directory with distributions, so the dist-info scan is the same.
+    """
+    config = _read_pyvenv_cfg(path)
+    if not config or config.get('include-system-site-packages', 'false').lower() != 'false':
+        return None
+    sites = set()
+    for lib in ('lib', 'lib64'):
+        try:
+            entries = os.listdir(os.path.join(path, lib))
+        except (IOError, OSError):
+            continue
+        for entry in entries:
+            site = os.path.join(path, lib, entry, 'site-packages')
+            if entry.startswith('python') and os.path.isdir(site):
+                sites.add((os.path.realpath(site), entry[len('python'):]))
+    if len(sites) != 1:
+        return None
+    (site, major_minor), = sites
+    version = config.get('version') or config.get('version_info') or ''
+    executable = os.path.realpath(venv_python(path))
+    if (not version.startswith(major_minor + '.') or os.path.basename(executable) != 'python' + major_minor
+            or not os.access(executable, os.X_OK)):
+        return None
+    site = os.path.join(path, os.path.relpath(site, os.path.realpath(path)))
+    return PythonState(venv_python(path), {
+        'executable': venv_python(path), 'version': version, 'prefix': path, 'in_venv': True, 'purelib': site,
+        'platlib': site, 'externally_managed': False,
+        'distributions': python_probe.installed_distributions([site], [site])})
+
+
 def is_virtualenv(path):
     return os.path.isfile(os.path.join(path, 'pyvenv.cfg')) and os.path.exists(venv_python(path))
 

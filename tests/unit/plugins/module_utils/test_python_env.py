@@ -109,3 +109,47 @@ def test_virtualenv_is_not_created_over_a_non_empty_directory(tmp_path):
     with pytest.raises(InstallError):
         python_env.create_virtualenv(str(tmp_path / 'venv'), sys.executable, state, python_env.Runner(), False)
     assert (tmp_path / 'venv' / 'data.txt').read_text() == 'keep me'
+
+
+def make_venv(tmp_path):
+    venv = str(tmp_path / 'venv')
+    subprocess.run(['/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable, '-m', 'venv',
+                    '--without-pip', venv], check=True)
+    site = python_env.probe(python_env.venv_python(venv), python_env.Runner()).purelib
+    dist_info(site, 'six-1.17.0.dist-info', 'six', '1.17.0')
+    return venv
+
+
+def test_plain_virtualenv_read_from_its_files_matches_what_its_interpreter_says(tmp_path):
+    venv = make_venv(tmp_path)
+    probed = python_env.probe(python_env.venv_python(venv), python_env.Runner())
+    read = python_env.read_virtualenv(venv)
+    assert read.visible() == probed.visible() == {'six': '1.17.0'}
+    assert (read.purelib, read.version, read.python) == (probed.purelib, probed.version, probed.python)
+    assert read.removable() == probed.removable()
+
+
+def test_virtualenv_with_system_site_packages_must_be_probed(tmp_path):
+    venv = make_venv(tmp_path)
+    config = os.path.join(venv, 'pyvenv.cfg')
+    with open(config) as handle:
+        text = handle.read()
+    with open(config, 'w') as handle:
+        handle.write(text.replace('include-system-site-packages = false', 'include-system-site-packages = true'))
+    assert python_env.read_virtualenv(venv) is None
+
+
+def test_virtualenv_whose_interpreter_changed_version_must_be_probed(tmp_path):
+    venv = make_venv(tmp_path)
+    config = os.path.join(venv, 'pyvenv.cfg')
+    with open(config) as handle:
+        text = handle.read()
+    with open(config, 'w') as handle:
+        handle.write('\n'.join(line for line in text.splitlines() if not line.startswith('version')) + '\nversion = 3.99.0\n')
+    assert python_env.read_virtualenv(venv) is None
+    with open(config, 'w') as handle:
+        handle.write(text)
+    assert python_env.read_virtualenv(venv) is not None
+    os.unlink(os.path.join(venv, 'bin', 'python'))
+    os.symlink('/nonexistent/python3.11', os.path.join(venv, 'bin', 'python'))
+    assert python_env.read_virtualenv(venv) is None
