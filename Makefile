@@ -13,18 +13,19 @@ SANITY_ROOT := /var/tmp/airgap-packages-sanity
 SANITY_COPY := $(SANITY_ROOT)/ansible_collections/airgap/packages
 INDEX_EXTRAS := $(CURDIR)/.cache/index-extras
 APT_PACKAGES := python3 python3-venv python3-pip ruby ruby-dev build-essential openssh-server openssh-client \
-	iproute2 util-linux shellcheck git
+	iproute2 util-linux shellcheck git debootstrap
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_DEPRECATION_WARNINGS := False
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help bootstrap system-packages venv demo test unit sanity lint integration molecule build clean hosts-clean
+.PHONY: help bootstrap system-packages venv demo test unit sanity lint integration mixed-fleet molecule build clean hosts-clean
 
 help:
 	@echo "make demo   - build caches, install them on offline hosts started here, run again, clean up"
 	@echo "make test   - the whole suite: unit, sanity, lint, molecule, integration"
 	@echo "make unit | sanity | lint | molecule | integration - one part of the suite"
+	@echo "make mixed-fleet - only the bullseye/bookworm/trixie scenario"
 	@echo "make build  - the collection artifact; make clean - remove build output"
 
 bootstrap: system-packages venv
@@ -76,6 +77,10 @@ molecule: bootstrap
 
 integration: bootstrap
 	$(PYTEST) tests/integration -q
+
+# The mixed-fleet scenario alone (bullseye, bookworm, trixie hosts; part of `make integration`).
+mixed-fleet: bootstrap
+	$(PYTEST) -m mixed_fleet tests/integration -q
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
