@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -376,9 +377,18 @@ class PipOffline:
             raise InstallError('%s reported success but the environment does not match the plan: %s'
                                % (backend.name, '; '.join(wrong)), changes=changes_as_dicts(plan.changes))
         rc, output = check if check is not None else backend.check()
-        if rc != 0:
+        if rc == 0:
+            return
+        managed = set(plan.artifacts) | set(c.name for c in plan.changes)
+        relevant, unrelated = check_problems(output, managed)
+        if relevant or not unrelated:
             raise InstallError('%s check failed after the install, the environment has broken requirements: %s'
-                               % (backend.name, output.strip()[-3000:]), changes=changes_as_dicts(plan.changes))
+                               % (backend.name, '; '.join(relevant) or _quiet(output)[-3000:]),
+                               changes=changes_as_dicts(plan.changes))
+        # An interpreter's own packages may be broken already (Debian's pygobject without pycairo
+        # metadata): reported, not blamed on this install, which touched none of them.
+        self.warn('%s check reports broken requirements among packages this task does not manage: %s'
+                  % (backend.name, '; '.join(unrelated)))
 
     def _result(self, plan, installer, created):
         changes = changes_as_dicts(plan.changes)
@@ -398,6 +408,31 @@ class PipOffline:
             'verified': sorted(self.verified),
             'diff': plan_diff(plan.changes),
         }
+
+
+_CHECK_LINES = (
+    re.compile(r'^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) \S+ (?:requires|has requirement) (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)'),
+    re.compile(r'^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) \S+ is not supported on this platform'),
+    re.compile(r'The package `(?P<name>[^`]+)` requires `(?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)'),
+)
+
+
+def check_problems(output, managed):
+    """Lines of pip/uv check output that name a managed package (as dependent or dependency), and the others."""
+    relevant, unrelated = [], []
+    for line in output.splitlines():
+        line = line.strip()
+        for pattern in _CHECK_LINES:
+            match = pattern.search(line)
+            if match:
+                names = set(normalise_name(v) for v in match.groupdict().values() if v)
+                (relevant if names & managed else unrelated).append(line)
+                break
+    return relevant, unrelated
+
+
+def _quiet(output):
+    return '\n'.join(line for line in output.strip().splitlines() if not line.startswith("WARNING: Running pip as the 'root' user"))
 
 
 def _align_versions(installed, desired):

@@ -31,8 +31,10 @@ description:
     planned, verified wheels, with C(--no-index), binary wheels only, exact pins and
     C(--require-hashes); files in the cache that the manifest does not list are never installed.
     C(PIP_*), C(UV_*) and C(PYTHON*) variables and pip or uv configuration files on the target
-    have no effect. Afterwards C(pip check) (or C(uv pip check)) must pass, or the task fails
-    with its output.
+    have no effect. Afterwards C(pip check) (or C(uv pip check)) must pass for every package of
+    the selection and every package the run touched, or the task fails with its output; broken
+    requirements among packages the task does not manage (a system interpreter's own) are
+    reported as warnings.
   - B(Bare targets.) A virtualenv is created with the C(venv) module without pip, then pip is
     installed into it from the cache. An interpreter without C(venv) gets a PEP 405 virtualenv
     laid out by hand (C(pyvenv.cfg) and C(bin/python), no activate scripts). An interpreter

@@ -446,3 +446,18 @@ def test_bare_python_gets_a_working_virtualenv_with_pip_from_the_cache(bare_flee
     assert sh(fleet, name, venv + '/bin/python', '-c', 'import airgap_fixture_top, sys; print(sys.prefix)').strip() == venv
     again = ansible.module(name, MODULE, {'cache': cache_path('pip'), 'virtualenv': venv})[name]
     assert again['changed'] is False
+
+
+def test_system_python_without_pip_takes_pip_from_the_cache_and_sync_spares_debian_packages(bare_fleet):
+    fleet, ansible = bare_fleet
+    name = fleet.names[0]
+    args = {'cache': cache_path('pip'), 'python': '/usr/bin/python3', 'break_system_packages': True, 'sync': True}
+    debian_before = installed(fleet, name, '/usr/bin/python3')
+    result = ansible.module(name, MODULE, args)[name]
+    assert result.get('failed') is not True, result.get('msg')
+    assert result['installer'] == 'pip' and result['site_packages'] == '/usr/local/lib/python3.11/dist-packages'
+    assert sorted((c['name'], c['action']) for c in result['changes']) == sorted((n, 'install') for n in CLOSURE)
+    after = installed(fleet, name, '/usr/bin/python3')
+    assert dict((n, after[n]) for n in CLOSURE) == CLOSURE
+    assert all(after.get(n) == v for n, v in debian_before.items())  # nothing of the system's was removed
+    assert ansible.module(name, MODULE, args)[name]['changed'] is False

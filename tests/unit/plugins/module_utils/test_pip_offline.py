@@ -440,3 +440,31 @@ def test_shared_tools_directory_is_not_used(tmp_path, monkeypatch):
     cache, offline = uv_offline(tmp_path)
     binary = offline._uv_binary(fake_uv_wheel(cache))
     assert binary.startswith(str(tmp_path)) and not binary.startswith(str(home))
+
+
+def test_check_problems_separate_managed_packages_from_the_systems_own():
+    output = ('pygobject 3.42.2 requires pycairo, which is not installed.\n'
+              'flask 3.1.3 has requirement werkzeug>=3.1, but you have werkzeug 2.0.\n'
+              'The package `rich` requires `pygments>=2.13`, but it\'s not installed\n'
+              'WARNING: Running pip as the \'root\' user can result in broken permissions\n')
+    relevant, unrelated = pip_offline.check_problems(output, set(['werkzeug', 'pygments']))
+    assert relevant == ['flask 3.1.3 has requirement werkzeug>=3.1, but you have werkzeug 2.0.',
+                        "The package `rich` requires `pygments>=2.13`, but it's not installed"]
+    assert unrelated == ['pygobject 3.42.2 requires pycairo, which is not installed.']
+
+
+def test_broken_system_package_unrelated_to_the_plan_is_a_warning_not_a_failure(tmp_path, existing_venv):
+    warnings = []
+
+    class Broken(FakeTarget):
+        def __call__(self, argv, data=None, cwd=None):
+            if 'check' in argv and len(argv) < 8:
+                self.commands.append(list(argv))
+                return 1, 'pygobject 3.42.2 requires pycairo, which is not installed.', ''
+            return FakeTarget.__call__(self, argv, data, cwd)
+
+    target = Broken({'pip': '26.3'})
+    request = pip_offline.Request(str(make_cache(tmp_path)), virtualenv='/v', tmpdir=str(tmp_path))
+    result = pip_offline.PipOffline(request, runner=target, warn=warnings.append).run()
+    assert result['changed'] is True
+    assert warnings and 'pygobject' in warnings[0]
