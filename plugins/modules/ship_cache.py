@@ -52,8 +52,11 @@ attributes:
     description: Reports whether the cache would be shipped and what would be pruned, without acting.
   diff_mode:
     support: none
+    description: Nothing to show beyond the digest and the bytes sent.
   platform:
+    support: full
     platforms: posix
+    description: Any POSIX host with Python; the controller side needs the cache directory.
 author:
   - airgap.packages maintainers (@airgap-packages)
 """
@@ -75,7 +78,7 @@ RETURN = r"""
 path:
   description: Directory on the target that holds the verified cache.
   returned: success
-  type: path
+  type: str
   sample: /var/cache/airgap-packages/python/3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
 digest:
   description: sha256 of the cache's canonical manifest.
