@@ -10,7 +10,8 @@ playbook that repeats, per round: three fresh virtualenvs made alike (pip from t
 each), a `ping` task (Ansible's fixed per-task cost), plain `pip install --no-index --find-links`
 by hand (as a command task), pip_offline cold with installer=pip and installer=uv (bytecode
 compilation on in all three), then converged no-ops of pip_offline and of ansible.builtin.pip
-(extra_args --no-index --find-links). Each task's wall time comes from a timing callback; the
+(extra_args --no-index --find-links); for reference also pip by hand with --no-compile and
+pip_offline uv with compile_bytecode=false. Each task's wall time comes from a timing callback; the
 figures are medians over the rounds, minus the median ping where the issue asks for it.
 """
 
@@ -51,7 +52,7 @@ def local_cache():
 def playbook(reps, pip_wheel):
     tasks = []
     for rep in range(reps):
-        venvs = dict((kind, '%s/%s-%d' % (REMOTE, kind, rep)) for kind in ('plain', 'pip', 'uv'))
+        venvs = dict((kind, '%s/%s-%d' % (REMOTE, kind, rep)) for kind in ('plain', 'pip', 'uv', 'plain-nc', 'uv-nc'))
         for venv in venvs.values():
             # Each virtualenv made alike (a copy would keep script shebangs pointing at its original).
             tasks += [
@@ -69,6 +70,11 @@ def playbook(reps, pip_wheel):
                 'cache': CACHE, 'virtualenv': venvs['pip'], 'installer': 'pip'}},
             {'name': 'cold: pip_offline uv', 'airgap.packages.pip_offline': {
                 'cache': CACHE, 'virtualenv': venvs['uv'], 'installer': 'uv'}},
+            {'name': 'cold, no bytecode: pip by hand', 'ansible.builtin.command': {
+                'argv': [venvs['plain-nc'] + '/bin/python', '-m', 'pip', 'install', '-q', '--no-compile', '--no-index',
+                         '--find-links', CACHE] + REQUIREMENTS}},
+            {'name': 'cold, no bytecode: pip_offline uv', 'airgap.packages.pip_offline': {
+                'cache': CACHE, 'virtualenv': venvs['uv-nc'], 'installer': 'uv', 'compile_bytecode': False}},
             {'name': 'ping', 'ansible.builtin.ping': {}},
             {'name': 'no-op: pip_offline', 'airgap.packages.pip_offline': {'cache': CACHE, 'virtualenv': venvs['pip']}},
             {'name': 'no-op: ansible.builtin.pip', 'ansible.builtin.pip': {
@@ -92,8 +98,8 @@ def run_playbook(fleet, book):
     return json.loads(lines[-1])['tasks']
 
 
-MEASURED = ['cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'no-op: pip_offline',
-            'no-op: ansible.builtin.pip']
+MEASURED = ['cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'cold, no bytecode: pip by hand',
+            'cold, no bytecode: pip_offline uv', 'no-op: pip_offline', 'no-op: ansible.builtin.pip']
 
 
 def rounds_of(tasks, skip):
@@ -101,7 +107,7 @@ def rounds_of(tasks, skip):
 
     Pairing each task with the pings of its own round keeps the machine's load drift out of the ratios.
     """
-    per_round = len(tasks) // (skip + len([t for t in tasks if t['task'] == 'cold: pip by hand']) - skip)
+    per_round = len(tasks) // len([t for t in tasks if t['task'] == 'cold: pip by hand'])
     rounds = []
     for start in range(skip * per_round, len(tasks), per_round):
         chunk = tasks[start:start + per_round]
@@ -146,14 +152,19 @@ def main():
         print('| %s | %.3f | %s |' % (label, statistics.median(values), ' '.join('%.3f' % v for v in values)))
 
     def ratio(numerator, denominator):
-        return statistics.median(r[numerator] / max(r[denominator], 0.001) for r in rounds)
+        return (statistics.median(r[numerator] for r in rounds)
+                / max(statistics.median(r[denominator] for r in rounds), 0.001))
 
     print()
-    print('Ratios (median over rounds of each round\'s ratio):')
+    print('Ratios of the medians above:')
     print('- converged no-op, ansible.builtin.pip / pip_offline: %.1fx (target >= 10x)'
           % ratio('no-op: ansible.builtin.pip', 'no-op: pip_offline'))
     print('- cold install, pip_offline pip / pip by hand: %.2fx (target <= 1.1x)' % ratio('cold: pip_offline pip', 'cold: pip by hand'))
     print('- cold install, pip by hand / pip_offline uv: %.2fx faster (target >= 2.5x)' % ratio('cold: pip by hand', 'cold: pip_offline uv'))
+    print('- for reference, without bytecode compilation: pip by hand / pip_offline uv: %.2fx faster'
+          % ratio('cold, no bytecode: pip by hand', 'cold, no bytecode: pip_offline uv'))
+    print('- bytecode compilation share of pip by hand: %.0f%%'
+          % (100 * (1 - ratio('cold, no bytecode: pip by hand', 'cold: pip by hand'))))
 
 
 if __name__ == '__main__':

@@ -145,7 +145,11 @@ class PipOffline:
             filenames = sorted(set(a.filename for artifacts in self.candidates.values() for a in artifacts)
                                | set(a.filename for a in self._tool_candidates()))
         python = self.target_python if exists else self.base_python
-        state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists)
+        state = None
+        if exists and self.request.virtualenv:
+            state = python_env.read_state(python, self.request.virtualenv, filenames)
+        if state is None:
+            state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists)
         if tags_from is not None:
             state.tags = tags_from.tags
         return state, exists
@@ -201,11 +205,7 @@ class PipOffline:
         if tags_from is None and not seed_pip and all(len(found) == 1 for found in self.candidates.values()):
             # Tags only matter for what gets installed: a converged environment is told without them,
             # from a plain virtualenv's files or else a probe; anything to do is planned again with them.
-            state, exists = None, True
-            if self.request.virtualenv and self._venv_exists():
-                state = python_env.read_virtualenv(self.request.virtualenv)
-            if state is None:
-                state, exists = self._probe(with_tags=False)
+            state, exists = self._probe(with_tags=False)
             if exists:
                 chosen = dict((name, found[0]) for name, found in self.candidates.items())
                 plan = self._plan_for(state, exists, seed_pip, chosen)
@@ -294,7 +294,10 @@ class PipOffline:
             if uv_wheel is None:
                 raise InstallError('installer=uv but %s holds no uv wheel that runs here; add uv to the cache requirements '
                                    'or use installer=pip' % self.request.cache)
-            return UvBackend(self._uv_binary(uv_wheel), state, self.runner)
+            # A throwaway uv cache for this run, for every uv command: nothing an earlier run cached is
+            # trusted, and hardlinks from it (usually the same filesystem) are uv's fastest way in.
+            cache_dir = os.path.join(private_tempdir(self.request.tmpdir, 'airgap-uv-cache-'), 'cache')
+            return UvBackend(self._uv_binary(uv_wheel), state, self.runner, cache_dir)
         visible = state.visible()
         pip_wheel = self._tool('pip', state)
         if 'pip' in visible and compare_versions(visible['pip'], MIN_PIP) >= 0:
@@ -364,7 +367,10 @@ class PipOffline:
 
     def _confirm(self, plan, backend, check=None):
         """A fresh probe must show the plan done, and the installer's check must pass."""
-        after = python_env.probe(plan.state.python, self.runner).visible()
+        after = None
+        if self.request.virtualenv:
+            after = python_env.read_virtualenv(self.request.virtualenv)
+        after = (after or python_env.probe(plan.state.python, self.runner)).visible()
         wrong = []
         for change in plan.changes:
             have = after.get(change.name)
@@ -611,13 +617,14 @@ class PipBackend:
 class UvBackend:
     name = 'uv'
 
-    def __init__(self, binary, state, runner):
+    def __init__(self, binary, state, runner, cache_dir):
         self.binary = binary
         self.state = state
         self.runner = runner
+        self.cache_dir = cache_dir
 
     def _common(self):
-        return ['--python', self.state.python, '--no-config', '--offline', '--quiet']
+        return ['--python', self.state.python, '--no-config', '--offline', '--quiet', '--cache-dir', self.cache_dir]
 
     def _run(self, argv, what):
         rc, out, err = self.runner([self.binary, 'pip'] + argv)
@@ -627,11 +634,9 @@ class UvBackend:
         return out
 
     def install(self, requirements, links, work, compile_bytecode, break_system, with_check=False):
-        # A throwaway uv cache for this run: nothing an earlier run cached is trusted, and hardlinks
-        # from it (same filesystem as the module's temp dir, usually) are uv's fastest way in.
         argv = ['install'] + self._common() + [
             '--no-index', '--find-links', links, '--no-deps', '--require-hashes', '--no-build',
-            '--cache-dir', os.path.join(work, 'uv-cache'), '--link-mode', 'hardlink', '-r', requirements]
+            '--link-mode', 'hardlink', '-r', requirements]
         if compile_bytecode:
             argv.append('--compile-bytecode')
         if break_system:

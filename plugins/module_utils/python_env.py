@@ -107,16 +107,38 @@ def module_source(module):
     return source
 
 
-def _wheeltags_source():
+def _wheeltags_module():
     from ansible_collections.airgap.packages.plugins.module_utils import wheeltags
-    return module_source(wheeltags)
+    return wheeltags
+
+
+def same_interpreter(python):
+    """True when python is the very binary running this code (a virtualenv of it counts): its wheel tags are ours."""
+    try:
+        return os.path.realpath(python) == os.path.realpath(sys.executable)
+    except (IOError, OSError):
+        return False
+
+
+def read_state(python, virtualenv, filenames=None):
+    """A virtualenv's state without starting its interpreter, or None when probe() has to run it.
+
+    Tags are computed here only when the virtualenv's interpreter is the one running this code.
+    """
+    state = read_virtualenv(virtualenv)
+    if state is None or filenames is None:
+        return state
+    if not same_interpreter(python):
+        return None
+    state.tags = python_probe.tag_report(vars(_wheeltags_module()), list(filenames))
+    return state
 
 
 def probe(python, runner, filenames=None, capabilities=False):
     """Ask the interpreter at `python` about itself (one short subprocess); tags of filenames when given."""
     request = {'capabilities': capabilities}
     if filenames is not None:
-        request['wheeltags_source'] = _wheeltags_source()
+        request['wheeltags_source'] = module_source(_wheeltags_module())
         request['filenames'] = list(filenames)
     rc, out, err = runner([python, '-I', '-c', module_source(python_probe)], data=json.dumps(request))
     data = None

@@ -104,8 +104,11 @@ def _load_wheeltags(source):
 
 
 def tag_report(source, filenames):
-    """Which of filenames this interpreter cannot install, and each compatible file's best tag rank."""
-    wheeltags = _load_wheeltags(source)
+    """Which of filenames this interpreter cannot install, and each compatible file's best tag rank.
+
+    source is the text of wheeltags (in another interpreter) or its namespace (in this one).
+    """
+    wheeltags = source if isinstance(source, dict) else _load_wheeltags(source)
     supported = list(wheeltags['supported_tags']())
     rank_of = {}
     for index, tag in enumerate(supported):

@@ -153,3 +153,17 @@ def test_virtualenv_whose_interpreter_changed_version_must_be_probed(tmp_path):
     os.unlink(os.path.join(venv, 'bin', 'python'))
     os.symlink('/nonexistent/python3.11', os.path.join(venv, 'bin', 'python'))
     assert python_env.read_virtualenv(venv) is None
+
+
+def test_tags_are_read_in_process_only_for_a_virtualenv_of_the_running_interpreter(tmp_path):
+    venv = str(tmp_path / 'own')
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', venv], check=True)
+    wheels = ['x-1-py3-none-any.whl', 'y-1-cp27-cp27mu-manylinux1_x86_64.whl']
+    state = python_env.read_state(python_env.venv_python(venv), venv, wheels)
+    assert state is not None, 'a plain virtualenv of this interpreter needs no subprocess'
+    probed = python_env.probe(python_env.venv_python(venv), python_env.Runner(), filenames=wheels)
+    assert state.tags['files'] == probed.tags['files']
+    assert python_env.read_state(python_env.venv_python(venv), venv, None).tags is None
+    if os.path.realpath('/usr/bin/python3') != os.path.realpath(sys.executable):
+        other = make_venv(tmp_path)
+        assert python_env.read_state(python_env.venv_python(other), other, wheels) is None
