@@ -188,6 +188,11 @@ class PipOffline:
 
     def _tool(self, name, state):
         """The cached wheel of pip or uv that fits this interpreter, or None."""
+        if state.tags is None and self.tools.get(name):
+            # A plan that installs nothing (state=absent, sync removals) was made without tags.
+            filenames = [a.filename for a in self._tool_candidates()]
+            probed = python_env.read_state(state.python, self.request.virtualenv, filenames) if self.request.virtualenv else None
+            state.tags = (probed or python_env.probe(state.python, self.runner, filenames=filenames)).tags
         fitting = []
         for artifact in self.tools.get(name, []):
             tags = state.file_tags(artifact.filename)
@@ -202,6 +207,10 @@ class PipOffline:
         seed_pip adds the cached pip (for a virtualenv this run created); tags_from reuses the tag
         report of an earlier probe of the same interpreter.
         """
+        if self.request.state == 'absent':
+            # Removing needs no artifact, so neither tags nor a cache for this platform.
+            state, exists = self._probe(with_tags=False)
+            return self._plan_for(state, exists, False, {})
         if tags_from is None and not seed_pip and all(len(found) == 1 for found in self.candidates.values()):
             # Tags only matter for what gets installed: a converged environment is told without them,
             # from a plain virtualenv's files or else a probe; anything to do is planned again with them.

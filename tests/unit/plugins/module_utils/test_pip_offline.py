@@ -468,3 +468,20 @@ def test_broken_system_package_unrelated_to_the_plan_is_a_warning_not_a_failure(
     result = pip_offline.PipOffline(request, runner=target, warn=warnings.append).run()
     assert result['changed'] is True
     assert warnings and 'pygobject' in warnings[0]
+
+
+def test_absent_works_with_a_cache_for_another_platform(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-cp39-cp39-win_amd64.whl', 'lib-2.0-py3-none-any.whl'))
+    target = FakeTarget({'app': '1.0', 'lib': '2.0', 'pip': '26.3'})
+    result = run(cache, target, state='absent')
+    assert result['changes'] == [{'name': 'app', 'action': 'remove', 'before': '1.0', 'after': None}]
+    assert 'app' not in target.installed
+
+
+def test_absent_in_an_environment_without_pip_uses_the_cached_pip(tmp_path, existing_venv):
+    target = FakeTarget({'app': '1.0', 'lib': '2.0'})
+    result = run(make_cache(tmp_path), target, state='absent')
+    assert result['changes'][0]['action'] == 'remove' and 'app' not in target.installed
+    command = target.installer_commands()[0]
+    assert command[3] == pip_offline.PIP_FROM_WHEEL and command[4].endswith('pip-26.3-py3-none-any.whl')
+    assert command[5] == 'uninstall'
