@@ -264,9 +264,13 @@ class PipOffline:
             self.verify(plan.needed)
             return self._result(plan, installer=None, created=None)
         if self.request.virtualenv:
-            if self.request.state == 'absent' and not self._venv_exists():
-                return self._result(self.plan(), installer=None, created=None)
-            # A virtualenv's lock is known before anything is read: probe once, under the lock.
+            if not self._venv_exists():
+                # Verify before the lock creates anything beside the virtualenv-to-be.
+                plan = self.plan()
+                if not plan.create_virtualenv:
+                    return self._result(plan, installer=None, created=None)
+                self.verify(plan.needed)
+            # A virtualenv's lock is known before anything is read: an existing one is probed once, under it.
             with environment_lock(self.request.virtualenv):
                 return self._run_locked(self.plan())
         plan = self.plan()

@@ -190,6 +190,8 @@ def test_result_names_what_was_done_the_interpreter_and_the_manifest_digest(flee
 def _assert_nothing_installed(fleet, host, result, venv):
     assert result.get('failed') is True, result
     assert not exists(fleet, host, venv), 'a virtualenv was created although verification failed'
+    lock = os.path.join(os.path.dirname(venv), '.%s.airgap-lock' % os.path.basename(venv))
+    assert not exists(fleet, host, lock), 'the lock beside the virtualenv was made before verification'
 
 
 def test_flipped_byte_stops_the_task_naming_file_and_both_sha256(offline_hosts, fleet_ansible, host, request, caches):
