@@ -262,6 +262,8 @@ class PipOffline:
         if self.request.check_mode:
             plan = self.plan()
             self.verify(plan.needed)
+            if plan.changes:
+                self._break_system(plan.state)  # check mode fails where the real run would
             return self._result(plan, installer=None, created=None)
         if self.request.virtualenv:
             if not self._venv_exists():

@@ -364,6 +364,9 @@ def test_externally_managed_interpreter_needs_break_system_packages(tmp_path, mo
     with pytest.raises(InstallError) as caught:
         run(make_cache(tmp_path), FakeTarget({'pip': '26.3'}, externally_managed=True), virtualenv=None, python='/usr/bin/python3')
     assert 'PEP 668' in caught.value.msg
+    with pytest.raises(InstallError):
+        run(make_cache(tmp_path / 'check'), FakeTarget({'pip': '26.3'}, externally_managed=True), virtualenv=None,
+            python='/usr/bin/python3', check_mode=True)
     target = FakeTarget({'pip': '26.3'}, externally_managed=True)
     run(make_cache(tmp_path / 'second'), target, virtualenv=None, python='/usr/bin/python3', break_system_packages=True)
     assert '--break-system-packages' in target.installer_commands()[0]
