@@ -36,6 +36,11 @@ NO_VENV = NO_PIP + ['/usr/lib/python3.11/venv']
 
 @pytest.fixture(scope='module')
 def tools():
+    """pip and uv wheels: from `make venv`'s index extras when it put them there, else fetched once from PyPI."""
+    extras = os.path.join(REPO, '.cache', 'index-extras')
+    found = dict((name, sorted(glob.glob(os.path.join(extras, '%s-*.whl' % name)))) for name in ('pip', 'uv'))
+    if all(found.values()):
+        return dict((name, paths[-1]) for name, paths in found.items())
     return tool_wheels(os.path.join(REPO, '.cache', 'pip-offline-tools'))
 
 
@@ -391,7 +396,7 @@ def test_two_concurrent_runs_against_one_virtualenv_do_not_corrupt_it(offline_ho
 @pytest.fixture(scope='module')
 def tool_index(tmp_path_factory, tools):
     """The fixture projects plus the pip and uv wheels, as an index wheel_cache can resolve installers from."""
-    extras = sorted(glob.glob(os.path.join(REPO, '.cache', 'index-extras', '*.whl'))) + [tools['pip'], tools['uv']]
+    extras = sorted(set(glob.glob(os.path.join(REPO, '.cache', 'index-extras', '*.whl'))) | set([tools['pip'], tools['uv']]))
     index = PythonIndex(str(tmp_path_factory.mktemp('pip-offline-index')), extra_files=extras).build().start()
     yield index
     index.stop()
