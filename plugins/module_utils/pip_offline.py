@@ -262,16 +262,18 @@ class PipOffline:
         if self.request.check_mode:
             plan = self.plan()
             self.verify(plan.needed)
-            if plan.changes:
+            if plan.changes and not self.request.virtualenv:
                 self._break_system(plan.state)  # check mode fails where the real run would
             return self._result(plan, installer=None, created=None)
         if self.request.virtualenv:
             if not self._venv_exists():
-                # Verify before the lock creates anything beside the virtualenv-to-be.
                 plan = self.plan()
-                if not plan.create_virtualenv:
-                    return self._result(plan, installer=None, created=None)
-                self.verify(plan.needed)
+                if self.request.state == 'absent' and not plan.changes:
+                    return self._result(plan, installer=None, created=None)  # nothing to remove, nothing to lock
+                if plan.create_virtualenv:
+                    # Verify before the lock creates anything beside the virtualenv-to-be. A plan made
+                    # outside the lock is never reported: another run may be creating the virtualenv now.
+                    self.verify(plan.needed)
             # A virtualenv's lock is known before anything is read: an existing one is probed once, under it.
             with environment_lock(self.request.virtualenv):
                 return self._run_locked(self.plan())

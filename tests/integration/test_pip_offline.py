@@ -386,7 +386,7 @@ def test_two_concurrent_runs_against_one_virtualenv_do_not_corrupt_it(offline_ho
     for thread in threads:
         thread.join()
     assert all(r.get('failed') is not True for r in results), results
-    assert sorted(r['changed'] for r in results) == [False, True]
+    assert sorted(r['changed'] for r in results) == [False, True], json.dumps(results, indent=1)[:6000]
     assert sh(offline_hosts, host, venv + '/bin/python', '-I', '-m', 'pip', 'check').strip() == 'No broken requirements found.'
     assert dict((n, installed(offline_hosts, host, venv + '/bin/python')[n]) for n in CLOSURE) == CLOSURE
 

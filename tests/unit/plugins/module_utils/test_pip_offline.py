@@ -488,3 +488,23 @@ def test_absent_in_an_environment_without_pip_uses_the_cached_pip(tmp_path, exis
     command = target.installer_commands()[0]
     assert command[3] == pip_offline.PIP_FROM_WHEEL and command[4].endswith('pip-26.3-py3-none-any.whl')
     assert command[5] == 'uninstall'
+
+
+def test_virtualenv_appearing_while_planning_is_planned_again_under_the_lock(tmp_path, monkeypatch):
+    # Another run creates the virtualenv between this run's first look and its plan: the plan made
+    # outside the lock must not be reported; the run plans again under the lock and acts on that.
+    looks = []
+    monkeypatch.setattr(python_env, 'is_virtualenv', lambda path: looks.append(path) or len(looks) > 1)
+    locked = []
+
+    class Lock(_no_lock):
+        def __enter__(self):
+            locked.append(True)
+            return self
+
+    monkeypatch.setattr(pip_offline, 'environment_lock', Lock)
+    target = FakeTarget({'pip': '26.3', 'app': '1.0'})
+    result = run(make_cache(tmp_path), target)
+    assert locked == [True]
+    assert result['changes'] == [{'name': 'lib', 'action': 'install', 'before': None, 'after': '2.0'}]
+    assert target.installed['lib'] == '2.0'
