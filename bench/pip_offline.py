@@ -18,6 +18,7 @@ figures are medians over the rounds, minus the median ping where the issue asks 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -126,7 +127,8 @@ def main():
     cache = local_cache()
     wheels = sorted(f for f in os.listdir(cache) if f.endswith('.whl'))
     pip_wheel = [f for f in wheels if f.startswith('pip-')][0]
-    fleet = HostFleet(tempfile.mkdtemp(prefix='bench-pip-offline-'))
+    state_dir = tempfile.mkdtemp(prefix='bench-pip-offline-')
+    fleet = HostFleet(state_dir)
     try:
         fleet.start(1)
         host = fleet.names[0]
@@ -134,6 +136,7 @@ def main():
         tasks = run_playbook(fleet, playbook(args.warmup + args.reps, pip_wheel))
     finally:
         fleet.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
     if os.environ.get('BENCH_DEBUG'):
         for t in tasks:
             sys.stdout.write('%s\n' % json.dumps(t))
