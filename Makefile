@@ -47,7 +47,7 @@ $(STAMP): requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade -r requirements-dev.txt
 	@mkdir -p $(INDEX_EXTRAS) $(COLLECTIONS)/ansible_collections/airgap
-	$(BIN)/python -m pip download -q --no-deps -d $(INDEX_EXTRAS) setuptools==65.5.0 wheel==0.45.1
+	$(BIN)/python -m pip download -q --no-deps -d $(INDEX_EXTRAS) setuptools==65.5.0 wheel==0.45.1 pip==26.3 uv==0.13.9
 	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/airgap/packages
 	@mkdir -p $$HOME/.ansible/test/cache && cp tests/harness/get_pip_standin.py $$HOME/.ansible/test/cache/get_pip_24_2.py
 	@touch $@
