@@ -168,3 +168,33 @@ def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(
     assert again.rc == 0, again
     assert fleet.run(host.name, [venv + '/bin/python', '-c', 'import airgap_fixture_big']).returncode == 0
     assert Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=extra, limit=limit).total('changed') == 0
+
+
+def test_build_playbook_then_install_playbook_carry_caches_across_an_air_gap(tmp_path, fleet, role_vars, python_index,
+                                                                              gem_source, converged):
+    carried = dict(role_vars, offline_install_cache_dir=str(tmp_path / 'carried'),
+                   offline_install_python=[{'venv': '/opt/role-test/carried', 'requirements': ['airgap-fixture-base==0.9.0']}],
+                   offline_install_gems=['airgap_chain_c'])
+    ansible = Ansible(inventory=fleet.inventory)
+    built = ansible.playbook(os.path.join(REPO, 'playbooks', 'build.yml'), extra_vars=carried)
+    assert built.rc == 0, built
+    assert [task['action'] for task in built.tasks if task['status'] == 'ok' and task['result'].get('changed')] != []
+    assert not any(task['action'] in ('airgap.packages.ship_cache', 'airgap.packages.pip_offline')
+                   for task in built.tasks), 'build.yml must not touch the hosts'
+    assert fleet.run(fleet.names[0], ['test', '-e', '/opt/role-test/carried']).returncode != 0
+
+    # The inner side of the gap reaches no index: stop both sources for the install.
+    python_index.stop()
+    gem_source.stop()
+    try:
+        installed = ansible.playbook(os.path.join(REPO, 'playbooks', 'install.yml'), extra_vars=carried)
+        assert installed.rc == 0, installed
+        again = ansible.playbook(os.path.join(REPO, 'playbooks', 'install.yml'), extra_vars=carried)
+        assert again.total('changed') == 0, again.stats
+    finally:
+        python_index.start()
+        gem_source.start()
+    for name in fleet.names:
+        version = fleet.run(name, ['/opt/role-test/carried/bin/python', '-c',
+                                   'import importlib.metadata as m; print(m.version("airgap-fixture-base"))'])
+        assert version.stdout.strip() == '0.9.0', version.stderr
