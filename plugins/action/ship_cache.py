@@ -46,7 +46,12 @@ class ActionModule(ActionBase):
         try:
             manifest = load_manifest(src)
         except AirgapError as exc:
-            result.update(failed=True, msg=exc.msg)
+            if self._task.check_mode and not os.path.exists(src):
+                # In check mode the build step reports the cache it would make without making it.
+                result.update(changed=True, shipped=True, transferred_bytes=0,
+                              msg='%s is not built yet: it would be built and shipped' % src)
+            else:
+                result.update(failed=True, msg=exc.msg)
             return result
         module_args = dict(args, src=src, digest=manifest.digest)
         status = self._execute_module(MODULE, module_args=module_args, task_vars=task_vars)

@@ -198,3 +198,12 @@ def test_build_playbook_then_install_playbook_carry_caches_across_an_air_gap(tmp
         version = fleet.run(name, ['/opt/role-test/carried/bin/python', '-c',
                                    'import importlib.metadata as m; print(m.version("airgap-fixture-base"))'])
         assert version.stdout.strip() == '0.9.0', version.stderr
+
+
+def test_check_mode_before_any_cache_exists_reports_the_work_and_builds_nothing(tmp_path, fleet, role_vars, converged):
+    fresh = dict(role_vars, offline_install_cache_dir=str(tmp_path / 'never-built'))
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=fresh, check=True)
+    assert run.rc == 0, run
+    shipped = ship_results(run)
+    assert shipped and all(result['shipped'] and result['transferred_bytes'] == 0 for result in shipped)
+    assert not os.path.exists(str(tmp_path / 'never-built' / 'python'))
