@@ -54,7 +54,8 @@ def receive_archive(root, digest, archive):
     final = staged_path(root, digest)
     if not os.path.isdir(root):
         os.makedirs(root, 0o755)
-    with environment_lock(final):
+    # One lock per staging root (it sits beside the root): receiving and pruning never overlap.
+    with environment_lock(root):
         incoming = private_tempdir(root, _INCOMING_PREFIX)
         try:
             extract_contained(archive, incoming)
@@ -118,6 +119,20 @@ def stale_digests(root, keep, current):
     return sorted(staged[max(keep - 1, 0):]) + sorted(leftovers)
 
 
-def remove_staged(root, names):
-    for name in names:
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+def converge_stage(root, digest, archive=None, keep=2, check_mode=False):
+    """Make root/digest hold the verified cache (from archive when it does not yet), then prune.
+
+    Returns (present, received, pruned). Older caches go only once this one is in place, so a
+    failed ship leaves the host what it had.
+    """
+    present = is_staged(root, digest)
+    received = False
+    if not present and archive and not check_mode:
+        receive_archive(root, digest, archive)
+        present = received = True
+    pruned = stale_digests(root, keep, digest) if present else []
+    if pruned and not check_mode:
+        with environment_lock(root):
+            for name in pruned:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return present, received, pruned

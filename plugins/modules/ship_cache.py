@@ -111,13 +111,7 @@ pruned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.staging import (
-    is_staged,
-    receive_archive,
-    remove_staged,
-    stale_digests,
-    staged_path,
-)
+from ansible_collections.airgap.packages.plugins.module_utils.staging import converge_stage, staged_path
 
 
 def main():
@@ -132,18 +126,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    dest, digest, archive = module.params['dest'], module.params['digest'], module.params['archive']
+    dest, digest = module.params['dest'], module.params['digest']
     try:
         path = staged_path(dest, digest)
-        present = is_staged(dest, digest)
-        received = False
-        if not present and archive and not module.check_mode:
-            receive_archive(dest, digest, archive)
-            present = received = True
-        # Older caches go only once this one is in place: a failed ship leaves the host what it had.
-        pruned = stale_digests(dest, module.params['keep'], digest) if present else []
-        if not module.check_mode:
-            remove_staged(dest, pruned)
+        present, received, pruned = converge_stage(dest, digest, module.params['archive'], module.params['keep'],
+                                                   module.check_mode)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned)

@@ -1,0 +1,105 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
+    Artifact,
+    Manifest,
+    TopLevel,
+    load_manifest,
+    strip_credentials,
+    verify_artifacts,
+    write_manifest,
+)
+
+
+def artifact(directory, name, payload=b'payload'):
+    filename = '%s-1.0-py3-none-any.whl' % name
+    with open(os.path.join(directory, filename), 'wb') as handle:
+        handle.write(payload)
+    return Artifact(filename, name, '1.0', len(payload), hashlib.sha256(payload).hexdigest(), platform='py3-none-any')
+
+
+def manifest_of(artifacts, requirements=()):
+    return Manifest('python', {'key': 'cp311-test'}, list(requirements), artifacts)
+
+
+def test_digest_does_not_depend_on_artifact_order(tmp_path):
+    first, second = artifact(str(tmp_path), 'a'), artifact(str(tmp_path), 'b')
+    assert manifest_of([first, second]).digest == manifest_of([second, first]).digest
+
+
+def test_digest_changes_when_any_artifact_changes(tmp_path):
+    one = manifest_of([artifact(str(tmp_path), 'a', b'one')])
+    other = manifest_of([artifact(str(tmp_path), 'a', b'two')])
+    assert one.digest != other.digest
+
+
+def test_written_manifest_reads_back_with_the_same_digest(tmp_path):
+    written = manifest_of([artifact(str(tmp_path), 'a')], [TopLevel('a>=1', 'a', [])])
+    digest = write_manifest(str(tmp_path), written)
+    assert load_manifest(str(tmp_path)).digest == digest == written.digest
+
+
+def test_manifest_of_another_schema_is_refused_with_the_remedy(tmp_path):
+    (tmp_path / 'manifest.json').write_text(json.dumps({'schema': 99, 'ecosystem': 'python'}))
+    with pytest.raises(ManifestError, match='schema 99.*rebuild the cache'):
+        load_manifest(str(tmp_path))
+
+
+def test_missing_manifest_names_the_path(tmp_path):
+    with pytest.raises(ManifestError, match=str(tmp_path / 'manifest.json')):
+        load_manifest(str(tmp_path))
+
+
+def test_verification_lists_every_bad_file_with_expected_and_actual_values(tmp_path):
+    good, truncated, altered, missing = (artifact(str(tmp_path), name) for name in ('good', 'cut', 'flip', 'gone'))
+    with open(tmp_path / truncated.filename, 'wb') as handle:
+        handle.write(b'pay')
+    with open(tmp_path / altered.filename, 'wb') as handle:
+        handle.write(b'paXload')
+    os.unlink(str(tmp_path / missing.filename))
+    with pytest.raises(VerificationError) as failure:
+        verify_artifacts(str(tmp_path), [good, truncated, altered, missing])
+    message = failure.value.msg
+    assert 'good-1.0' not in message
+    assert 'cut-1.0-py3-none-any.whl: size 3, expected 7' in message
+    assert 'flip-1.0-py3-none-any.whl: sha256 %s, expected %s' % (hashlib.sha256(b'paXload').hexdigest(),
+                                                                   altered.sha256) in message
+    assert 'gone-1.0-py3-none-any.whl: missing' in message
+    assert [p['problem'] for p in failure.value.details['problems']] == ['size mismatch', 'sha256 mismatch', 'missing']
+
+
+def test_artifacts_for_a_subset_is_the_union_of_their_closures(tmp_path):
+    artifacts = [artifact(str(tmp_path), name) for name in ('app', 'lib', 'tool', 'other')]
+    manifest = manifest_of(artifacts, [TopLevel('app', 'app', ['lib']), TopLevel('tool', 'tool', [])])
+    assert sorted(a.name for a in manifest.artifacts_for(['app'])) == ['app', 'lib']
+    assert sorted(a.name for a in manifest.artifacts_for(['app', 'tool'])) == ['app', 'lib', 'tool']
+    assert len(manifest.artifacts_for(None)) == 4
+
+
+def test_asking_for_a_requirement_the_cache_lacks_names_what_it_has(tmp_path):
+    manifest = manifest_of([artifact(str(tmp_path), 'app')], [TopLevel('app', 'app', [])])
+    with pytest.raises(ManifestError, match='nope not among the top-level requirements of this cache \\(app\\)'):
+        manifest.artifacts_for(['nope'])
+
+
+@pytest.mark.parametrize('url, expected', [
+    ('https://user:secret@index.example/simple/', 'https://index.example/simple/'),
+    ('https://token@index.example:8443/simple', 'https://index.example:8443/simple'),
+    ('https://index.example/simple', 'https://index.example/simple'),
+    ('', ''),
+])
+def test_credentials_are_stripped_from_urls(url, expected):
+    assert strip_credentials(url) == expected
+
+
+def test_artifact_source_never_keeps_credentials():
+    kept = Artifact('a-1.0-py3-none-any.whl', 'a', '1.0', 1, '0' * 64, source='https://u:p@host/simple')
+    assert 'p@' not in json.dumps(kept.to_dict())
