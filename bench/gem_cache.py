@@ -10,34 +10,22 @@ airgap_chain_a, airgap_native, airgap_twover:1.0.0. One playbook on localhost re
 round: a `ping` task (Ansible's fixed per-task cost), gem_cache's first build into an empty
 dest and its no-op re-run, and the classic approach as command tasks: `gem install
 --install-dir DIR` into an empty dir, the same command again, and again with
-`--conservative`. Task wall times come from bench/callback/bench_timer.py; figures are
-medians over the rounds. A second table times the same work without Ansible (gem_cache's
+`--conservative`. Task wall times come from the test harness's callback (bench/benchlib.py);
+figures are medians over the rounds. A second table times the same work without Ansible (gem_cache's
 module_utils called in-process, the gem commands as processes) and counts the requests each
 no-op makes to the gem source.
 """
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH)
-sys.path[:0] = [os.path.join(REPO, 'tests', 'harness')]
-
-from runner import ansible_env, collections_root  # noqa: E402
-from sources import GemSource  # noqa: E402
-
-sys.path.insert(0, collections_root())
-
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (  # noqa: E402
-    build_gem_caches, request_from_params)
-from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems  # noqa: E402
+import benchlib
+from sources import GemSource
+from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import build_gem_caches, request_from_params
+from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
 
 GEMS = ['airgap_chain_a', 'airgap_native', 'airgap_twover:1.0.0']
 HOST_RUBY = {'version': '3.1.2', 'platform': 'x86_64-linux', 'rubygems_version': '3.3.15', 'key': 'ruby-3.1.0-x86_64-linux'}
@@ -69,36 +57,19 @@ def playbook(url, work, gemrc, reps):
             {'name': 'no-op: gem install --install-dir --conservative', 'ansible.builtin.command': {'argv': conservative},
              'environment': env},
         ]
-    return [{'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
-             'vars': {'ansible_python_interpreter': sys.executable}, 'tasks': tasks}]
-
-
-def run_playbook(book):
-    with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as handle:
-        json.dump(book, handle)
-    env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'bench_timer', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(BENCH, 'callback')})
-    done = subprocess.run(['ansible-playbook', '-i', 'localhost,', handle.name], capture_output=True, text=True, env=env,
-                          check=False)
-    os.unlink(handle.name)
-    lines = [line for line in done.stdout.splitlines() if line.startswith('{"tasks"')]
-    if done.returncode != 0 or not lines:
-        raise SystemExit('playbook failed (%d): %s %s' % (done.returncode, done.stdout[-4000:], done.stderr[-4000:]))
-    return json.loads(lines[-1])['tasks']
+    return benchlib.localhost_play(tasks)
 
 
 def direct_timings(source, work, gemrc, reps):
-    """The same work without Ansible: seconds per run and source requests per run."""
+    """The same work without Ansible: name -> seconds per run, and name -> requests to the gem source per run."""
     ruby = shutil.which('ruby')
-    out = dict((name, ([], [])) for name in (
-        'gem_cache first build', 'gem_cache no-op', 'gem install --install-dir (first)', 'gem install --install-dir (again)',
-        'gem install --install-dir --conservative (again)'))
+    laps = benchlib.Laps()
+    requests = {}
 
     def timed(name, action):
         del source.requests[:]
-        start = time.monotonic()
-        action()
-        out[name][0].append(time.monotonic() - start)
-        out[name][1].append(len(source.requests))
+        laps.time(name, action)
+        requests.setdefault(name, []).append(len(source.requests))
 
     for rep in range(reps):
         request = request_from_params({'gems': GEMS, 'sources': [source.url], 'dest': '%s/direct-%d' % (work, rep),
@@ -114,7 +85,7 @@ def direct_timings(source, work, gemrc, reps):
                                    ('gem install --install-dir --conservative (again)', True)):
             argv, env = gem_install(source.url, directory, gemrc, conservative)
             timed(name, lambda: subprocess.run(argv, env=dict(os.environ, **env), check=True, capture_output=True))
-    return out
+    return laps.runs, requests
 
 
 def main():
@@ -127,32 +98,17 @@ def main():
         handle.write('--- {}\n')
     source = GemSource(os.path.join(work, 'source')).build().start()
     try:
-        tasks = run_playbook(playbook(source.url, work, gemrc, args.reps))
-        direct = direct_timings(source, work, gemrc, args.reps)
+        tasks = benchlib.run_playbook(playbook(source.url, work, gemrc, args.reps))
+        direct, requests = direct_timings(source, work, gemrc, args.reps)
     finally:
         source.stop()
         shutil.rmtree(work, ignore_errors=True)
-    failed = [t for t in tasks if t['status'] != 'ok']
-    if failed:
-        raise SystemExit('tasks failed: %s' % failed)
 
     print('Same set for both: %s (5 gems, one with a C extension); %d rounds on the controller' % (', '.join(GEMS), args.reps))
     print()
     print('Through Ansible (task wall time, ping = fixed per-task cost):')
     print()
-    print('| task | median s | all runs (s) | reports changed |')
-    print('|---|---:|---|---|')
-    names = []
-    for task in tasks:
-        if task['task'] not in names:
-            names.append(task['task'])
-    med = {}
-    for name in names:
-        values = [t['seconds'] for t in tasks if t['task'] == name]
-        med[name] = statistics.median(values)
-        changed = [t['changed'] for t in tasks if t['task'] == name]
-        summary = 'always' if all(changed) else 'never' if not any(changed) else 'sometimes'
-        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values), summary))
+    med = benchlib.print_task_table(tasks)
     ping = med['ping']
 
     def ratio(slow, fast):
@@ -173,18 +129,14 @@ def main():
     print()
     print('Without Ansible (%d runs each; requests = HTTP requests to the gem source per run):' % args.reps)
     print()
-    print('| work | median ms | all runs (ms) | requests |')
-    print('|---|---:|---|---|')
-    for name, (seconds, requests) in direct.items():
-        runs = ' '.join('%.1f' % (1000 * v) for v in seconds)
-        counts = '/'.join(str(r) for r in sorted(set(requests)))
-        print('| %s | %.1f | %s | %s |' % (name, 1000 * statistics.median(seconds), runs, counts))
-    noop = statistics.median(direct['gem_cache no-op'][0])
+    counts = dict((name, '/'.join(str(r) for r in sorted(set(values)))) for name, values in requests.items())
+    benchlib.print_runs_table('work', direct, unit='ms', columns={'requests': counts})
+    direct_med = benchlib.medians(direct)
+    noop = direct_med['gem_cache no-op']
     print()
     print('- gem_cache no-op vs first build: %.0fx; vs gem install again: %.0fx; vs --conservative: %.0fx'
-          % (statistics.median(direct['gem_cache first build'][0]) / noop,
-             statistics.median(direct['gem install --install-dir (again)'][0]) / noop,
-             statistics.median(direct['gem install --install-dir --conservative (again)'][0]) / noop))
+          % (direct_med['gem_cache first build'] / noop, direct_med['gem install --install-dir (again)'] / noop,
+             direct_med['gem install --install-dir --conservative (again)'] / noop))
 
 
 if __name__ == '__main__':

@@ -6,38 +6,29 @@
 
 Builds (once, from PyPI, kept in .cache/bench-pip-offline) a cache of a real set of about 20
 wheels plus the pip and uv wheels, starts one offline host, ships the cache, then runs one
-playbook that repeats, per round: three fresh virtualenvs made alike (pip from the cache in
+playbook that repeats, per round: five fresh virtualenvs made alike (pip from the cache in
 each), a `ping` task (Ansible's fixed per-task cost), plain `pip install --no-index --find-links`
 by hand (as a command task), pip_offline cold with installer=pip and installer=uv (bytecode
 compilation on in all three), then converged no-ops of pip_offline and of ansible.builtin.pip
 (extra_args --no-index --find-links); for reference also pip by hand with --no-compile and
-pip_offline uv with compile_bytecode=false. Each task's wall time comes from a timing callback; the
-figures are medians over the rounds, minus the median ping where the issue asks for it.
+pip_offline uv with compile_bytecode=false. Each task's wall time comes from the test harness's
+callback (bench/benchlib.py); the figures are medians over the rounds, minus the median ping of
+each round.
 """
 
 import argparse
-import json
+import collections
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH)
-sys.path[:0] = [os.path.join(REPO, 'tests', 'harness'), os.path.join(REPO, 'tests', 'integration')]
-
-from hosts import HostFleet  # noqa: E402
-from runner import ansible_env, collections_root  # noqa: E402
-
-collections_root()
-sys.path.insert(0, os.path.join(REPO, 'build', 'collections'))
-
-from pip_offline_support import build_cache, push_dir, tool_wheels  # noqa: E402
+import benchlib
+from hosts import HostFleet
+from pip_offline_support import build_cache, push_dir, tool_wheels
 
 REQUIREMENTS = ['flask', 'requests', 'rich', 'pyyaml', 'python-dateutil', 'attrs']
-WORK = os.path.join(REPO, '.cache', 'bench-pip-offline')
+WORK = os.path.join(benchlib.REPO, '.cache', 'bench-pip-offline')
 REMOTE = '/srv/bench'
 CACHE = REMOTE + '/cache'
 
@@ -82,41 +73,28 @@ def playbook(reps, pip_wheel):
                 'name': REQUIREMENTS, 'virtualenv': venvs['plain'], 'extra_args': '--no-index --find-links %s' % CACHE}},
             {'name': 'ping', 'ansible.builtin.ping': {}},
         ]
-    return [{'hosts': 'all', 'gather_facts': False, 'tasks': tasks}]
-
-
-def run_playbook(fleet, book):
-    with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as handle:
-        json.dump(book, handle)
-    env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'bench_timer', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(BENCH, 'callback')})
-    env['PATH'] = os.path.join(REPO, '.venv', 'bin') + os.pathsep + env['PATH']
-    done = subprocess.run(['ansible-playbook', '-i', fleet.inventory, handle.name], capture_output=True, text=True, env=env,
-                          check=False)
-    os.unlink(handle.name)
-    lines = [line for line in done.stdout.splitlines() if line.startswith('{"tasks"')]
-    if done.returncode != 0 or not lines:
-        raise SystemExit('playbook failed (%d): %s %s' % (done.returncode, done.stdout[-4000:], done.stderr[-4000:]))
-    return json.loads(lines[-1])['tasks']
+    return benchlib.hosts_play(tasks)
 
 
 MEASURED = ['cold: pip by hand', 'cold: pip_offline pip', 'cold: pip_offline uv', 'cold, no bytecode: pip by hand',
             'cold, no bytecode: pip_offline uv', 'no-op: pip_offline', 'no-op: ansible.builtin.pip']
 
 
-def rounds_of(tasks, skip):
-    """Per measured round: {task name: seconds beyond that round's median ping}, and the ping itself.
+def beyond_ping(tasks, skip):
+    """Task name -> per measured round, seconds beyond that round's median ping; 'ping' -> that ping itself.
 
     Pairing each task with the pings of its own round keeps the machine's load drift out of the ratios.
     """
-    per_round = len(tasks) // len([t for t in tasks if t['task'] == 'cold: pip by hand'])
-    rounds = []
+    per_round = len(tasks) // len([t for t in tasks if t.task == 'cold: pip by hand'])
+    runs = collections.OrderedDict((name, []) for name in ['ping'] + MEASURED)
     for start in range(skip * per_round, len(tasks), per_round):
         chunk = tasks[start:start + per_round]
-        ping = statistics.median(t['seconds'] for t in chunk if t['task'] == 'ping')
-        extra = dict((t['task'], t['seconds'] - ping) for t in chunk if t['task'] in MEASURED)
-        extra['ping'] = ping
-        rounds.append(extra)
-    return rounds
+        ping = statistics.median(t.seconds for t in chunk if t.task == 'ping')
+        runs['ping'].append(ping)
+        for task in chunk:
+            if task.task in MEASURED:
+                runs[task.task].append(task.seconds - ping)
+    return runs
 
 
 def main():
@@ -133,30 +111,22 @@ def main():
         fleet.start(1)
         host = fleet.names[0]
         push_dir(fleet, host, cache, CACHE)
-        tasks = run_playbook(fleet, playbook(args.warmup + args.reps, pip_wheel))
+        tasks = benchlib.run_playbook(playbook(args.warmup + args.reps, pip_wheel), fleet.inventory)
     finally:
         fleet.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
-    if os.environ.get('BENCH_DEBUG'):
-        for t in tasks:
-            sys.stdout.write('%s\n' % json.dumps(t))
-    failed = [t for t in tasks if t['status'] != 'ok']
-    if failed:
-        raise SystemExit('tasks failed: %s' % failed)
-    rounds = rounds_of(tasks, args.warmup)
+    runs = beyond_ping(tasks, args.warmup)
+    med = benchlib.medians(runs)
     print('%d wheels in the cache (%d installed per cold run, pip and uv wheels are tools); %d rounds after %d warm-up'
           % (len(wheels), len(wheels) - 2, args.reps, args.warmup))
     print()
-    print('| task | median s beyond ping | per round (s) |')
-    print('|---|---:|---|')
-    for name in ['ping'] + MEASURED:
-        values = [r[name] for r in rounds]
-        label = 'ping (fixed per-task cost, absolute)' if name == 'ping' else name
-        print('| %s | %.3f | %s |' % (label, statistics.median(values), ' '.join('%.3f' % v for v in values)))
+    print(benchlib.markdown_table(
+        ['task', 'median s beyond ping', 'per round (s)'],
+        [('ping (fixed per-task cost, absolute)' if name == 'ping' else name, '%.3f' % med[name],
+          ' '.join('%.3f' % v for v in values)) for name, values in runs.items()]))
 
     def ratio(numerator, denominator):
-        return (statistics.median(r[numerator] for r in rounds)
-                / max(statistics.median(r[denominator] for r in rounds), 0.001))
+        return med[numerator] / max(med[denominator], 0.001)
 
     print()
     print('Ratios of the medians above:')

@@ -9,30 +9,21 @@ index (real PyPI by default) for the host running them. One playbook on localhos
 round: a `ping` task (Ansible's fixed per-task cost), wheel_cache's first build into an empty
 dest and its no-op re-run, the same for two foreign platforms at once, then `pip download
 --isolated -d DIR` into an empty dir and the same command again (pip re-resolves against the
-index each time; its HTTP cache is left on, as users run it). Task wall times come from
-bench/callback/bench_timer.py; figures are medians over the rounds. A second table times the
-same work without Ansible (wheel_cache's module_utils called in-process, pip as a process).
+index each time; its HTTP cache is left on, as users run it). Task wall times come from the
+test harness's callback (bench/benchlib.py); figures are medians over the rounds. A second
+table times the same work without Ansible (wheel_cache's module_utils called in-process, pip
+as a process).
 """
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH)
-sys.path[:0] = [os.path.join(REPO, 'tests', 'harness')]
-
-from runner import ansible_env, collections_root  # noqa: E402
-
-sys.path.insert(0, collections_root())
-
-from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches  # noqa: E402
+import benchlib
+from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches
 
 REQUIREMENTS = ['requests', 'PyYAML', 'MarkupSafe', 'Jinja2', 'cryptography']
 FOREIGN = [{'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}},
@@ -59,41 +50,20 @@ def playbook(work, index_url, reps):
             {'name': 'first download: pip download', 'ansible.builtin.command': {'argv': pip_download(directory, index_url)}},
             {'name': 'again: pip download', 'ansible.builtin.command': {'argv': pip_download(directory, index_url)}},
         ]
-    return [{'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
-             'vars': {'ansible_python_interpreter': sys.executable}, 'tasks': tasks}]
-
-
-def run_playbook(book):
-    with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as handle:
-        json.dump(book, handle)
-    env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'bench_timer', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(BENCH, 'callback')})
-    done = subprocess.run(['ansible-playbook', '-i', 'localhost,', handle.name], capture_output=True, text=True, env=env,
-                          check=False)
-    os.unlink(handle.name)
-    lines = [line for line in done.stdout.splitlines() if line.startswith('{"tasks"')]
-    if done.returncode != 0 or not lines:
-        raise SystemExit('playbook failed (%d): %s %s' % (done.returncode, done.stdout[-4000:], done.stderr[-4000:]))
-    return json.loads(lines[-1])['tasks']
+    return benchlib.localhost_play(tasks)
 
 
 def direct_timings(work, index_url, reps):
-    """The same work without Ansible: seconds per run."""
-    out = dict((name, []) for name in ('wheel_cache first build', 'wheel_cache no-op', 'pip download (first)',
-                                       'pip download (again)'))
-
-    def timed(name, action):
-        start = time.monotonic()
-        action()
-        out[name].append(time.monotonic() - start)
-
+    """The same work without Ansible: name -> seconds per run."""
+    laps = benchlib.Laps()
     for rep in range(reps):
         options = Options(dest='%s/direct-%d' % (work, rep), requirements=REQUIREMENTS, index_url=index_url)
-        timed('wheel_cache first build', lambda: build_caches(options))
-        timed('wheel_cache no-op', lambda: build_caches(options))
+        laps.time('wheel_cache first build', lambda: build_caches(options))
+        laps.time('wheel_cache no-op', lambda: build_caches(options))
         argv = pip_download('%s/direct-pip-%d' % (work, rep), index_url)
         for name in ('pip download (first)', 'pip download (again)'):
-            timed(name, lambda: subprocess.run(argv, check=True, capture_output=True))
-    return out
+            laps.time(name, lambda: subprocess.run(argv, check=True, capture_output=True))
+    return laps.runs
 
 
 def main():
@@ -103,33 +73,18 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix='bench-wheel-cache-')
     try:
-        tasks = run_playbook(playbook(work, args.index_url, args.reps))
+        tasks = benchlib.run_playbook(playbook(work, args.index_url, args.reps))
         direct = direct_timings(work, args.index_url, args.reps)
         files = len([f for f in os.listdir(os.path.join(work, 'pipdir-0')) if f.endswith('.whl')])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    failed = [t for t in tasks if t['status'] != 'ok']
-    if failed:
-        raise SystemExit('tasks failed: %s' % failed)
 
     print('Same set for both: %s (%d wheels for this host, compiled ones among them), index %s; %d rounds'
           % (', '.join(REQUIREMENTS), files, args.index_url, args.reps))
     print()
     print('Through Ansible (task wall time, ping = fixed per-task cost):')
     print()
-    print('| task | median s | all runs (s) | reports changed |')
-    print('|---|---:|---|---|')
-    names = []
-    for task in tasks:
-        if task['task'] not in names:
-            names.append(task['task'])
-    med = {}
-    for name in names:
-        values = [t['seconds'] for t in tasks if t['task'] == name]
-        med[name] = statistics.median(values)
-        changed = [t['changed'] for t in tasks if t['task'] == name]
-        reported = 'always' if all(changed) else 'never' if not any(changed) else 'sometimes'
-        print('| %s | %.3f | %s | %s |' % (name, med[name], ' '.join('%.2f' % v for v in values), reported))
+    med = benchlib.print_task_table(tasks)
     noop = med['no-op: wheel_cache (this host)']
     print()
     print('Task wall time, Ansible overhead included (median ping %.3f s is the floor of any task):' % med['ping'])
@@ -143,15 +98,12 @@ def main():
     print()
     print('Without Ansible (%d runs each):' % args.reps)
     print()
-    print('| work | median ms | all runs (ms) |')
-    print('|---|---:|---|')
-    for name, seconds in direct.items():
-        print('| %s | %.1f | %s |' % (name, 1000 * statistics.median(seconds), ' '.join('%.1f' % (1000 * v) for v in seconds)))
-    direct_noop = statistics.median(direct['wheel_cache no-op'])
+    benchlib.print_runs_table('work', direct, unit='ms')
+    direct_med = benchlib.medians(direct)
     print()
     print('- wheel_cache no-op = %.3fx its first build, %.3fx pip download again (target <= 0.1x)'
-          % (direct_noop / statistics.median(direct['wheel_cache first build']),
-             direct_noop / statistics.median(direct['pip download (again)'])))
+          % (direct_med['wheel_cache no-op'] / direct_med['wheel_cache first build'],
+             direct_med['wheel_cache no-op'] / direct_med['pip download (again)']))
 
 
 if __name__ == '__main__':
