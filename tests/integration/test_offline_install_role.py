@@ -170,8 +170,8 @@ def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(
     assert Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=extra, limit=limit).total('changed') == 0
 
 
-def test_build_playbook_then_install_playbook_carry_caches_across_an_air_gap(tmp_path, fleet, role_vars, python_index,
-                                                                              gem_source, converged):
+def test_build_playbook_then_install_playbook_carry_caches_across_an_air_gap(
+        tmp_path, fleet, role_vars, python_index, gem_source, converged):
     carried = dict(role_vars, offline_install_cache_dir=str(tmp_path / 'carried'),
                    offline_install_python=[{'venv': '/opt/role-test/carried', 'requirements': ['airgap-fixture-base==0.9.0']}],
                    offline_install_gems=['airgap_chain_c'])

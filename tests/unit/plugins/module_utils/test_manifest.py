@@ -70,8 +70,8 @@ def test_verification_lists_every_bad_file_with_expected_and_actual_values(tmp_p
     message = failure.value.msg
     assert 'good-1.0' not in message
     assert 'cut-1.0-py3-none-any.whl: size 3, expected 7' in message
-    assert 'flip-1.0-py3-none-any.whl: sha256 %s, expected %s' % (hashlib.sha256(b'paXload').hexdigest(),
-                                                                   altered.sha256) in message
+    flipped = hashlib.sha256(b'paXload').hexdigest()
+    assert 'flip-1.0-py3-none-any.whl: sha256 %s, expected %s' % (flipped, altered.sha256) in message
     assert 'gone-1.0-py3-none-any.whl: missing' in message
     assert [p['problem'] for p in failure.value.details['problems']] == ['size mismatch', 'sha256 mismatch', 'missing']
 
