@@ -151,6 +151,15 @@ class HostFleet:
         return subprocess.run(self.ssh_argv(name) + ['--', shlex.join(argv)], input=input, capture_output=True,
                               text=True, check=check, timeout=timeout)
 
+    def push_dir(self, name, local, remote):
+        """Copy a directory to a host as one tar stream over ssh, replacing what was at remote."""
+        tar = subprocess.Popen(['tar', '-C', local, '-cf', '-', '.'], stdout=subprocess.PIPE)
+        command = 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % ((shlex.quote(remote),) * 3)
+        done = subprocess.run(self.ssh_argv(name) + ['--', command], stdin=tar.stdout, capture_output=True, check=False)
+        tar.wait()
+        if done.returncode != 0 or tar.returncode != 0:
+            raise RuntimeError('copying %s to %s:%s failed: %s' % (local, name, remote, done.stderr.decode()[-2000:]))
+
     def _allocate(self, name):
         for slot in range(MAX_SLOTS):
             netns = '%s%d' % (NETNS_PREFIX, slot)

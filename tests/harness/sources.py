@@ -9,6 +9,7 @@ an ephemeral port on 127.0.0.1, record every request, and can be stopped and sta
 the same port (to prove that a run asks nothing of them).
 """
 
+import base64
 import hashlib
 import html
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zipfile
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -132,20 +134,7 @@ class PythonIndex(StaticServer):
                                env=dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH))
 
     def write_index(self):
-        projects = {}
-        for filename in sorted(os.listdir(self.files_dir)):
-            projects.setdefault(project_of(filename), []).append(filename)
-        simple = os.path.join(self.root, 'simple')
-        os.makedirs(simple, exist_ok=True)
-        links = ''.join('<a href="%s/">%s</a>\n' % (name, name) for name in sorted(projects))
-        _write(os.path.join(simple, 'index.html'), _page('Simple index', links))
-        for name, files in projects.items():
-            anchors = ''.join(
-                '<a href="../../files/%s#sha256=%s">%s</a>\n'
-                % (html.escape(f), _sha256(os.path.join(self.files_dir, f)), html.escape(f))
-                for f in files)
-            os.makedirs(os.path.join(simple, name), exist_ok=True)
-            _write(os.path.join(simple, name, 'index.html'), _page('Links for %s' % name, anchors))
+        write_simple_index(os.path.join(self.root, 'simple'), self.files_dir, lambda f: '../../files/%s' % f)
 
 
 def project_of(filename):
@@ -155,6 +144,63 @@ def project_of(filename):
     else:
         base = re.sub(r'-\d[^-]*\.(tar\.gz|zip)$', '', filename)
     return re.sub(r'[-_.]+', '-', base).lower()
+
+
+def write_simple_index(simple, files_dir, href, requires_python=None):
+    """A PEP 503 tree under simple/ for every file in files_dir; href(filename) is each link's target."""
+    projects = {}
+    for filename in sorted(os.listdir(files_dir)):
+        projects.setdefault(project_of(filename), []).append(filename)
+    os.makedirs(simple, exist_ok=True)
+    links = ''.join('<a href="%s/">%s</a>\n' % (name, name) for name in sorted(projects))
+    _write(os.path.join(simple, 'index.html'), _page('Simple index', links))
+    for name, files in projects.items():
+        anchors = []
+        for filename in files:
+            attribute = ''
+            if requires_python and filename in requires_python:
+                attribute = ' data-requires-python="%s"' % html.escape(requires_python[filename])
+            anchors.append('<a href="%s#sha256=%s"%s>%s</a>\n' % (
+                html.escape(href(filename)), _sha256(os.path.join(files_dir, filename)), attribute, html.escape(filename)))
+        os.makedirs(os.path.join(simple, name), exist_ok=True)
+        _write(os.path.join(simple, name, 'index.html'), _page('Links for %s' % name, ''.join(anchors)))
+
+
+def file_index(root, files_dir, requires_python=None):
+    """A PEP 503 tree under root/simple linking the files in files_dir by file:// URL; returns the index URL."""
+    simple = os.path.join(root, 'simple')
+    write_simple_index(simple, files_dir, lambda filename: 'file://' + os.path.join(files_dir, filename), requires_python)
+    return 'file://%s/' % simple
+
+
+def make_wheel(directory, name, version, tags='py3-none-any', requires=(), requires_python=None, extras=(), payload=None):
+    """A minimal valid pure wheel (one package, METADATA, WHEEL, RECORD with hashes); returns its path.
+
+    payload: bytes stored as <package>/payload.bin, to make a wheel of a given size.
+    """
+    dist = re.sub(r'[-_.]+', '_', name)
+    package = dist.lower()
+    info = '%s-%s.dist-info' % (dist, version)
+    metadata = ['Metadata-Version: 2.1', 'Name: %s' % name, 'Version: %s' % version]
+    metadata += ['Requires-Python: %s' % requires_python] if requires_python else []
+    metadata += ['Provides-Extra: %s' % extra for extra in extras]
+    metadata += ['Requires-Dist: %s' % requirement for requirement in requires]
+    files = {
+        '%s/__init__.py' % package: ('__version__ = %r\n' % version).encode(),
+        '%s/METADATA' % info: ('\n'.join(metadata) + '\n').encode(),
+        '%s/WHEEL' % info: ('Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: %s\n' % tags).encode(),
+    }
+    if payload is not None:
+        files['%s/payload.bin' % package] = payload
+    record = ['%s,sha256=%s,%d' % (member, base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(),
+                                   len(data)) for member, data in files.items()]
+    files['%s/RECORD' % info] = ('\n'.join(record + ['%s/RECORD,,' % info]) + '\n').encode()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, '%s-%s-%s.whl' % (dist, version, tags))
+    with zipfile.ZipFile(path, 'w') as archive:
+        for member in sorted(files):
+            archive.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), files[member])
+    return path
 
 
 def _sha256(path):

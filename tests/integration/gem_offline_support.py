@@ -120,13 +120,3 @@ def repack_without_checksums(path):
         with tarfile.open(path, 'w', format=tarfile.USTAR_FORMAT) as archive:
             for member in members:
                 archive.add(os.path.join(work, member.name), arcname=member.name)
-
-
-def push_dir(fleet, host, local, remote):
-    """Copy a directory to a host as one tar stream over the fleet's ssh (replacing what was there)."""
-    tar = subprocess.Popen(['tar', '-C', local, '-cf', '-', '.'], stdout=subprocess.PIPE)
-    command = 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % (remote, remote, remote)
-    done = subprocess.run(fleet.ssh_argv(host) + ['--', command], stdin=tar.stdout, capture_output=True, check=False)
-    tar.wait()
-    if done.returncode != 0 or tar.returncode != 0:
-        raise RuntimeError('copying %s to %s:%s failed: %s' % (local, host, remote, done.stderr.decode()[-2000:]))

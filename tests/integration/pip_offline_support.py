@@ -87,38 +87,3 @@ def artifact_for(directory, filename, requires=None):
                     requires=(requires or {}).get(name, []), source='tests')
 
 
-def push_dir(fleet, host, local, remote):
-    """Copy a directory to a host as one tar stream over the fleet's ssh (replacing what was there)."""
-    tar = subprocess.Popen(['tar', '-C', local, '-cf', '-', '.'], stdout=subprocess.PIPE)
-    command = 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % (remote, remote, remote)
-    done = subprocess.run(fleet.ssh_argv(host) + ['--', command], stdin=tar.stdout, capture_output=True, check=False)
-    tar.wait()
-    if done.returncode != 0 or tar.returncode != 0:
-        raise RuntimeError('copying %s to %s:%s failed: %s' % (local, host, remote, done.stderr.decode()[-2000:]))
-
-
-def make_wheel(directory, name, version, requires=()):
-    """A minimal pure-Python wheel (one module, valid RECORD) for packages the fixture index lacks."""
-    import base64
-    import hashlib
-    import zipfile
-    module = name.replace('-', '_')
-    dist_info = '%s-%s.dist-info' % (module, version)
-    files = {
-        '%s/__init__.py' % module: '__version__ = %r\n' % version,
-        '%s/METADATA' % dist_info: 'Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s' % (
-            name, version, ''.join('Requires-Dist: %s\n' % r for r in requires)),
-        '%s/WHEEL' % dist_info: 'Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()
-        record.append('%s,sha256=%s,%d' % (path, digest, len(text.encode())))
-    record.append('%s/RECORD,,' % dist_info)
-    files['%s/RECORD' % dist_info] = '\n'.join(record) + '\n'
-    path = os.path.join(directory, '%s-%s-py3-none-any.whl' % (module, version))
-    with zipfile.ZipFile(path, 'w') as archive:
-        for member in sorted(files):
-            info = zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0))
-            archive.writestr(info, files[member])
-    return path

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from gem_offline_support import broken_native_gem, build_gem_cache, push_dir, repack_without_checksums, tool_gem
+from gem_offline_support import broken_native_gem, build_gem_cache, repack_without_checksums, tool_gem
 from hosts import HostFleet
 from runner import Ansible
 
@@ -63,7 +63,7 @@ class Caches:
         local = self.local(name, gems or FULL, tops or FULL_TOPS, tamper)
         remote = '%s/%s' % (REMOTE_CACHES, name)
         if (fleet.state_dir, host, name) not in self.shipped:
-            push_dir(fleet, host, local, remote)
+            fleet.push_dir(host, local, remote)
             self.shipped.add((fleet.state_dir, host, name))
         return remote
 
@@ -494,7 +494,7 @@ def test_cache_built_by_gem_cache_for_the_hosts_key_installs_and_converges(
     assert built.get('failed') is not True, built
     (cache,) = built['caches']
     remote = '%s/gem-cache-%s' % (REMOTE_CACHES, cache['key'])
-    push_dir(offline_hosts, host, cache['path'], remote)
+    offline_hosts.push_dir(host, cache['path'], remote)
 
     result = gem_offline(fleet_ansible, host, cache=remote, install_dir=install_dir)
     assert result.get('failed') is not True, result

@@ -2,19 +2,17 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The offline_install role end to end on offline hosts: converge, idempotence, check mode, drift, interruption."""
 
-import base64
 import json
-import hashlib
 import os
 import signal
 import subprocess
 import time
-import zipfile
 
 import pytest
 
 from hosts import HostFleet
 from runner import REPO, Ansible, ansible_env
+from sources import make_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -107,30 +105,10 @@ def test_check_mode_reports_exactly_the_drifted_package_and_a_run_repairs_only_i
     assert ansible.playbook(SITE, extra_vars=role_vars).total('changed') == 0
 
 
-def big_wheel(directory, size):
-    """A valid pure wheel carrying size random bytes, to make a transfer last long enough to cut."""
-    name, version = 'airgap_fixture_big', '1.0.0'
-    path = os.path.join(directory, '%s-%s-py3-none-any.whl' % (name, version))
-    files = {
-        '%s/__init__.py' % name: b'',
-        '%s/payload.bin' % name: os.urandom(size),
-        '%s-%s.dist-info/METADATA' % (name, version): b'Metadata-Version: 2.1\nName: airgap-fixture-big\nVersion: 1.0.0\n',
-        '%s-%s.dist-info/WHEEL' % (name, version): b'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
-    }
-    record = ''.join('%s,sha256=%s,%d\n' % (
-        arc, base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(), len(data))
-        for arc, data in files.items())
-    record += '%s-%s.dist-info/RECORD,,\n' % (name, version)
-    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
-        for arc, data in files.items():
-            archive.writestr(arc, data)
-        archive.writestr('%s-%s.dist-info/RECORD' % (name, version), record)
-    return path
-
-
 def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(
         tmp_path, fleet, role_vars, python_index, converged):
-    python_index.add(big_wheel(str(tmp_path), 24 * 1024 * 1024))
+    # A wheel big enough that the transfer is still running when it is cut.
+    python_index.add(make_wheel(str(tmp_path), 'airgap-fixture-big', '1.0.0', payload=os.urandom(24 * 1024 * 1024)))
     venv = '/opt/role-test/big'
     extra = dict(role_vars, offline_install_python=[{'venv': venv, 'requirements': ['airgap-fixture-big']}],
                  offline_install_gems=[])

@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from hosts import HostFleet
-from pip_offline_support import build_cache, make_wheel, push_dir, tool_wheels
+from pip_offline_support import build_cache, tool_wheels
+from sources import make_wheel
 from runner import REPO, Ansible
 from sources import PythonIndex
 
@@ -67,7 +68,7 @@ def host(offline_hosts, caches):
     """The first offline host, with the caches shipped under REMOTE/caches."""
     name = offline_hosts.names[0]
     for which in ('pip', 'uv', 'extra'):
-        push_dir(offline_hosts, name, os.path.join(caches['root'], which), '%s/caches/%s' % (REMOTE, which))
+        offline_hosts.push_dir(name, os.path.join(caches['root'], which), '%s/caches/%s' % (REMOTE, which))
     return name
 
 
@@ -410,7 +411,7 @@ def test_a_cache_built_by_wheel_cache_installs_with_uv_and_bootstraps_pip_from_i
     assert built.get('failed') is not True and len(built['caches']) == 1, built
     cache = built['caches'][0]
     remote = cache_path('wheel_cache')
-    push_dir(offline_hosts, host, cache['path'], remote)
+    offline_hosts.push_dir(host, cache['path'], remote)
     venv = venv_path(request)
     result = run_module(fleet_ansible, host, cache=remote, virtualenv=venv, packages=[TOP])
     assert result.get('failed') is not True, result
@@ -430,7 +431,7 @@ def bare_fleet(tmp_path_factory, caches):
         fleet.start(1, hide=NO_PIP)
         fleet.start(1, hide=NO_VENV)
         for name in fleet.names:
-            push_dir(fleet, name, os.path.join(caches['root'], 'pip'), cache_path('pip'))
+            fleet.push_dir(name, os.path.join(caches['root'], 'pip'), cache_path('pip'))
         yield fleet, Ansible(inventory=fleet.inventory)
     finally:
         fleet.stop()

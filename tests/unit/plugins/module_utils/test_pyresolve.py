@@ -14,7 +14,7 @@ from ansible_collections.airgap.packages.plugins.module_utils.errors import Reso
 from ansible_collections.airgap.packages.plugins.module_utils.pyindex import (
     IndexClient, display_url, parse_html_page, parse_json_page, redact)
 
-from wheel_builders import make_wheel
+from sources import make_wheel
 
 CP39_ARM = platform_info.complete_python_description(
     {'version': '3.9.2', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}})

@@ -14,7 +14,7 @@ from ansible_collections.airgap.packages.plugins.module_utils import pyindex, wh
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file, verify_artifacts
 
-from wheel_builders import make_wheel, write_simple_index
+from sources import file_index, make_wheel
 
 try:
     import tomllib
@@ -34,7 +34,7 @@ def index(tmp_path):
     make_wheel(files, 'base', '1.0')
     make_wheel(files, 'extra', '1.0')
     make_wheel(files, 'native', '1.0', tags='cp39-cp39-manylinux_2_17_aarch64')
-    url = write_simple_index(str(tmp_path / 'index'), files)
+    url = file_index(str(tmp_path / 'index'), files)
     return {'url': url, 'files': files, 'root': str(tmp_path / 'index')}
 
 
@@ -162,7 +162,7 @@ def test_a_corrupted_artifact_is_fetched_again_and_reported_as_repaired(tmp_path
 
 def test_every_package_without_a_wheel_is_listed_per_platform_with_the_tags_that_exist(tmp_path, index):
     make_wheel(index['files'], 'winonly', '2.0', tags='cp313-cp313-win_amd64')
-    write_simple_index(index['root'], index['files'])
+    file_index(index['root'], index['files'])
     with pytest.raises(ResolutionError) as failure:
         build(tmp_path, index, ['native', 'winonly', 'top'], platforms=[ARM39, X86_313])
     missing = sorted((m['package'], m['platform'].split('-')[0]) for m in failure.value.details['missing'])
@@ -174,7 +174,7 @@ def test_every_package_without_a_wheel_is_listed_per_platform_with_the_tags_that
 
 def test_one_cache_per_platform_each_with_its_own_closure(tmp_path, index):
     make_wheel(index['files'], 'app', '1.0', requires=['extra; python_version < "3.10"'])
-    write_simple_index(index['root'], index['files'])
+    file_index(index['root'], index['files'])
     _c, caches, _d = build(tmp_path, index, ['app'], platforms=[ARM39, X86_313, dict(ARM39, version='3.9.7')])
     assert len(caches) == 2
     assert caches[0]['added'] == ['app-1.0-py3-none-any.whl', 'extra-1.0-py3-none-any.whl']
@@ -268,6 +268,6 @@ def test_ambient_pip_find_links_are_ignored_by_default(tmp_path, index, monkeypa
 def test_include_installers_adds_pip_setuptools_and_wheel(tmp_path, index):
     for name in ('pip', 'setuptools', 'wheel'):
         make_wheel(index['files'], name, '1.0')
-    write_simple_index(index['root'], index['files'])
+    file_index(index['root'], index['files'])
     _c, (cache,), _d = build(tmp_path, index, ['base'], include_installers=True)
     assert [t.name for t in load_manifest(cache['path']).requirements] == ['base', 'pip', 'setuptools', 'wheel']
