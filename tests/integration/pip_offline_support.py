@@ -85,5 +85,3 @@ def artifact_for(directory, filename, requires=None):
     path = os.path.join(directory, filename)
     return Artifact(filename, name, version, os.path.getsize(path), sha256_file(path), platform='-'.join(parts[-3:]),
                     requires=(requires or {}).get(name, []), source='tests')
-
-
