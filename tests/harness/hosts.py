@@ -127,7 +127,7 @@ class HostFleet:
                 wait_for_port(host.address, 22)
         except BaseException:
             for host in started:
-                self._teardown(host)
+                teardown(host)
                 self.hosts.remove(host)
             self._save()
             raise
@@ -136,7 +136,7 @@ class HostFleet:
 
     def stop(self):
         for host in self.hosts:
-            self._teardown(host)
+            teardown(host)
         self.hosts = []
         self._save()
 
@@ -214,24 +214,6 @@ class HostFleet:
         with open(self.known_hosts, 'w') as handle:
             handle.write('\n'.join(entries) + '\n')
 
-    def _teardown(self, host):
-        pids = set()
-        listed = subprocess.run(['ip', 'netns', 'pids', host.netns], capture_output=True, text=True, check=False)
-        pids.update(int(pid) for pid in listed.stdout.split())
-        if host.pid:
-            pids.add(host.pid)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.time() + 3
-            while time.time() < deadline and any(_alive(pid) for pid in pids):
-                time.sleep(0.05)
-        subprocess.run(['ip', 'link', 'del', host.veth], capture_output=True, check=False)
-        subprocess.run(['ip', 'netns', 'del', host.netns], capture_output=True, check=False)
-
     def _save(self):
         os.makedirs(self.state_dir, exist_ok=True)
         tmp = self.record + '.tmp'
@@ -256,6 +238,26 @@ class HostFleet:
         # JSON is valid YAML; no YAML library needed by the harness.
         with open(self.inventory, 'w') as handle:
             json.dump(inventory, handle, indent=2)
+
+
+def teardown(host):
+    """Stop a host by the PIDs in its namespace, then remove its veth and namespace."""
+    pids = set()
+    listed = subprocess.run(['ip', 'netns', 'pids', host.netns], capture_output=True, text=True, check=False)
+    pids.update(int(pid) for pid in listed.stdout.split())
+    if host.pid:
+        pids.add(host.pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 3
+        while time.time() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.05)
+    subprocess.run(['ip', 'link', 'del', host.veth], capture_output=True, check=False)
+    subprocess.run(['ip', 'netns', 'del', host.netns], capture_output=True, check=False)
 
 
 def _read_lines(path):
@@ -325,7 +327,7 @@ def stop_all():
         netns = line.split()[0] if line.split() else ''
         if netns.startswith(NETNS_PREFIX):
             slot = int(netns[len(NETNS_PREFIX):])
-            HostFleet.__new__(HostFleet)._teardown(Host('stale', slot, '', '', netns))
+            teardown(Host('stale', slot, '', '', netns))
 
 
 def main(argv=None):
