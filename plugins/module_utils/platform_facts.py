@@ -18,6 +18,13 @@ import sys
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 
+# The options of every module that gathers the fact (documented in the platform_facts doc fragment).
+FACTS_ARGUMENT_SPEC = dict(
+    python_interpreter=dict(type='path'),
+    ruby_executable=dict(type='str', default='ruby'),
+    gather_ruby=dict(type='bool', default=True),
+)
+
 
 def wheeltags_source():
     """The source of wheeltags.py, also when this code runs from a zip (AnsiballZ)."""
@@ -57,6 +64,12 @@ def describe_ruby(module, executable='ruby'):
     if rc != 0:
         raise AirgapError('cannot describe Ruby %s (exit %d): %s' % (path, rc, err.strip()), ruby=path)
     return platform_info.parse_ruby_probe(path, out)
+
+
+def gather_platform_from_params(module):
+    """The airgap_platform fact, from a module built with FACTS_ARGUMENT_SPEC."""
+    params = module.params
+    return gather_platform(module, params['python_interpreter'], params['ruby_executable'], params['gather_ruby'])
 
 
 def gather_platform(module, python_interpreter=None, ruby_executable='ruby', gather_ruby=True):

@@ -28,6 +28,11 @@ _INCOMING_PREFIX = '.incoming-'
 _LEFTOVER_AGE = 3600
 
 
+def is_staged_name(name):
+    """Whether name is a manifest digest, the name of a staged cache directory."""
+    return bool(_DIGEST.match(name))
+
+
 def staged_path(root, digest):
     if not _DIGEST.match(digest or ''):
         raise AirgapError('%r is not a manifest digest (64 lowercase hex digits)' % digest)
@@ -114,7 +119,7 @@ def stale_digests(root, keep, current):
     cutoff = time.time() - _LEFTOVER_AGE
     leftovers = [name for name in entries
                  if name.startswith(_INCOMING_PREFIX) and os.path.getmtime(os.path.join(root, name)) < cutoff]
-    staged = [name for name in entries if _DIGEST.match(name) and name != current]
+    staged = [name for name in entries if is_staged_name(name) and name != current]
     staged.sort(key=lambda name: os.path.getmtime(os.path.join(root, name)), reverse=True)
     return sorted(staged[max(keep - 1, 0):]) + sorted(leftovers)
 

@@ -33,24 +33,8 @@ description:
   - M(airgap.packages.wheel_cache) names one cache directory after each Python key.
 author:
   - airgap.packages maintainers (@airgap-packages)
-options:
-  python_interpreter:
-    description:
-      - Path of the Python interpreter to describe, for example the interpreter of a virtual
-        environment that will receive the wheels.
-      - Defaults to the interpreter running this module (C(ansible_python_interpreter)).
-    type: path
-  ruby_executable:
-    description:
-      - Name or path of the Ruby interpreter to describe. A name is looked up on C(PATH).
-      - When it cannot be found, the C(ruby) part of the facts is C(null).
-    type: str
-    default: ruby
-  gather_ruby:
-    description:
-      - Whether to describe Ruby at all.
-    type: bool
-    default: true
+extends_documentation_fragment:
+  - airgap.packages.platform_facts
 attributes:
   check_mode:
     support: full
@@ -219,21 +203,16 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import gather_platform
+from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            python_interpreter=dict(type='path'),
-            ruby_executable=dict(type='str', default='ruby'),
-            gather_ruby=dict(type='bool', default=True),
-        ),
+        argument_spec=FACTS_ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     try:
-        facts = gather_platform(module, module.params['python_interpreter'], module.params['ruby_executable'],
-                                module.params['gather_ruby'])
+        facts = gather_platform_from_params(module)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=False, ansible_facts={'airgap_platform': facts})

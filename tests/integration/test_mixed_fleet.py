@@ -35,7 +35,6 @@ RELEASES = {
     'bookworm': {'python': '3.11', 'abi': 'cp311', 'ruby': '3.1', 'glibc': '2.36'},
     'trixie': {'python': '3.13', 'abi': 'cp313', 'ruby': '3.3', 'glibc': '2.41'},
 }
-FACTS_TASK = 'Gather the facts that decide which artifacts fit each host'
 BUILD_TASK = 'Build one wheel cache per Python environment key'
 PROBE = ('import sys, yaml, markupsafe, cryptography\n'
          'from cryptography.fernet import Fernet\n'
@@ -101,9 +100,9 @@ def converged(fleet, role_vars):
 
 
 def platforms(run):
-    """host -> airgap_platform facts as gathered in that run (the task also appears, skipped, in build.yml)."""
+    """host -> airgap_platform facts as gathered in that run."""
     return dict((task['host'], task['result']['ansible_facts']['airgap_platform']) for task in run.tasks
-                if task['task'] == FACTS_TASK and task['status'] == 'ok')
+                if task['action'] == 'airgap.packages.host_state' and task['status'] == 'ok')
 
 
 def python_manifest(role_vars, key):
@@ -173,9 +172,14 @@ def test_second_run_over_the_fleet_changes_nothing(fleet, role_vars, converged):
     assert run.rc == 0, run
     assert run.total('changed') == 0, run.stats
     assert sorted(run.stats) == sorted(fleet.names)
-    shipped = [task['result'] for task in run.tasks if task['action'] == 'airgap.packages.ship_cache']
-    assert len(shipped) == 2 * len(fleet.names)
-    assert [result['transferred_bytes'] for result in shipped] == [0] * len(shipped)
+    # Every host is settled on the caches the first run shipped it: nothing is shipped or installed.
+    shipped = converged.results("Ship the wheel cache of this host's Python key")
+    settled = dict((task['host'], task['result']['python']['settled']) for task in run.tasks
+                   if task['action'] == 'airgap.packages.host_state')
+    assert settled == dict((name, [shipped[name]['digest']]) for name in fleet.names)
+    steps = [task for task in run.tasks if task['action'] in (
+        'airgap.packages.ship_cache', 'airgap.packages.pip_offline', 'airgap.packages.gem_offline')]
+    assert len(steps) == 4 * len(fleet.names) and all(task['status'] == 'skipped' for task in steps), steps
 
 
 def test_a_package_without_a_wheel_for_one_platform_fails_the_build_before_anything_is_shipped(

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The offline_install role end to end on offline hosts: converge, idempotence, check mode, drift, interruption."""
 
+import glob
+import hashlib
 import json
 import os
 import signal
@@ -20,6 +22,8 @@ SITE = os.path.join(REPO, 'playbooks', 'site.yml')
 VENV = '/opt/role-test/venv'
 GEM_HOME = '/opt/role-test/gems'
 STAGE = '/var/cache/airgap-role-test'
+STATE_TASK = 'Gather the facts that decide which artifacts fit each host, and the caches each host is settled on'
+STEP_ACTIONS = ('airgap.packages.ship_cache', 'airgap.packages.pip_offline', 'airgap.packages.gem_offline')
 
 
 @pytest.fixture(scope='module')
@@ -71,9 +75,40 @@ def test_second_run_changes_nothing_and_transfers_nothing(fleet, role_vars, conv
     run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars)
     assert run.rc == 0, run
     assert run.total('changed') == 0, run.stats
-    shipped = ship_results(run)
-    assert len(shipped) == 2 * len(fleet.names)
-    assert [result['transferred_bytes'] for result in shipped] == [0] * len(shipped)
+    # Each host is settled on the digests the first run shipped it, so nothing is shipped or installed.
+    first = {}
+    for task in converged.tasks:
+        if task['action'] == 'airgap.packages.ship_cache':
+            first.setdefault(task['host'], []).append(task['result']['digest'])
+    states = run.results(STATE_TASK)
+    for name in fleet.names:
+        assert sorted(states[name]['python']['settled'] + states[name]['ruby']['settled']) == sorted(first[name])
+    skipped_steps = [task for task in run.tasks if task['action'] in STEP_ACTIONS]
+    assert len(skipped_steps) == 4 * len(fleet.names)
+    assert all(task['status'] == 'skipped' for task in skipped_steps), skipped_steps
+    summaries = run.results('Report what this host received and what changed')
+    for name in fleet.names:
+        assert summaries[name]['msg'] == [
+            'python cache %s: already on the host; no package changed' % states[name]['python']['settled'][0][:12],
+            'gem cache %s: already on the host; no gem changed' % states[name]['ruby']['settled'][0][:12]]
+
+
+def test_a_staged_cache_altered_on_one_host_is_shipped_anew_to_that_host_only(fleet, role_vars, converged):
+    altered, clean = fleet.names
+    wheel = fleet.run(altered, ['sh', '-c', 'ls %s/python/*/*.whl | head -n 1' % STAGE], check=True).stdout.strip()
+    fleet.run(altered, ['sh', '-c', 'printf x >> %s' % wheel], check=True)
+
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars)
+    assert run.rc == 0, run
+    assert run.results(STATE_TASK)[altered]['python']['settled'] == []
+    shipped = run.results("Ship the wheel cache of this host's Python key")
+    assert shipped[altered]['transferred_bytes'] > 0 and shipped[altered]['changed']
+    assert 'transferred_bytes' not in shipped[clean]  # skipped: the clean host is settled
+    built = glob.glob(os.path.join(role_vars['offline_install_cache_dir'], 'python', '*', os.path.basename(wheel)))
+    with open(built[0], 'rb') as handle:
+        expected = hashlib.sha256(handle.read()).hexdigest()
+    assert fleet.run(altered, ['sha256sum', wheel]).stdout.split()[0] == expected
+    assert Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=role_vars).total('changed') == 0
 
 
 def test_check_mode_on_a_converged_fleet_reports_no_change(fleet, role_vars, converged):

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a host already holds: the caches staged under a staging root, and which of them it is settled on.
+
+A staged digest is settled when its copy verifies, ship_cache would prune nothing beside it,
+and every environment asked about already matches it: shipping it and installing from it would
+both do nothing. The answers reuse the planning of ship_cache, pip_offline and gem_offline,
+read-only. Runs on targets: standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.airgap.packages.plugins.module_utils import python_env
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
+from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
+from ansible_collections.airgap.packages.plugins.module_utils.staging import is_staged, is_staged_name, stale_digests
+
+
+def staged_digests(root):
+    """Names of the digest directories under root, sorted."""
+    if not os.path.isdir(root):
+        return []
+    return sorted(name for name in os.listdir(root) if is_staged_name(name) and os.path.isdir(os.path.join(root, name)))
+
+
+def settled_digests(root, keep, matches):
+    """The staged digests whose copy verifies, that leave nothing to prune, and whose path satisfies matches."""
+    settled = []
+    for digest in staged_digests(root):
+        if stale_digests(root, keep, digest) or not is_staged(root, digest):
+            continue
+        try:
+            if matches(os.path.join(root, digest)):
+                settled.append(digest)
+        except AirgapError:
+            pass  # Whatever is wrong, the install module reports it when it runs.
+    return settled
+
+
+def python_environments_match(environments):
+    """matches(cache) for settled_digests: each virtualenv exists and pip_offline would change nothing in it."""
+    def matches(cache):
+        for environment in environments:
+            if not python_env.is_virtualenv(environment['virtualenv']):
+                return False
+            request = Request(cache=cache, packages=environment['packages'], virtualenv=environment['virtualenv'],
+                              python=environment['python'], sync=environment['sync'], check_mode=True)
+            if PipOffline(request).plan().changes:
+                return False
+        return True
+    return matches
+
+
+def gems_match(install_dir, gems):
+    """matches(cache) for settled_digests: gem_offline would change nothing in install_dir."""
+    def matches(cache):
+        request = GemOfflineRequest(cache=cache, gems=gems, install_dir=install_dir)
+        return not GemOffline(request, check_mode=True).run()['changed']
+    return matches
+
+
+def holdings(root, keep, matches):
+    return {'stage': root, 'staged': staged_digests(root), 'settled': settled_digests(root, keep, matches)}

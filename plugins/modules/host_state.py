@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: host_state
+short_description: Platform facts of a host and the staged caches it is already settled on
+version_added: 0.1.0
+description:
+  - Gathers the C(airgap_platform) fact exactly as M(airgap.packages.platform_facts) does, and in the
+    same call tells which staged caches the host is B(settled) on, so that a converged host needs
+    one round trip instead of one per step.
+  - A staged cache (a digest directory under a staging root written by M(airgap.packages.ship_cache))
+    is settled when its copy verifies (every artifact's size and sha256), M(airgap.packages.ship_cache)
+    with the same O(python.keep) or O(ruby.keep) would prune nothing, and every environment asked
+    about already matches it, so that M(airgap.packages.pip_offline) or
+    M(airgap.packages.gem_offline) with the same options would change nothing.
+  - The controller compares the digest of the cache it built for the host's environment key with
+    the settled digests; when it is among them, shipping and installing can be skipped.
+  - Never changes anything. A cache that does not verify, or an environment that cannot be read, is
+    simply not settled; the install modules report such problems when they run.
+author:
+  - airgap.packages maintainers (@airgap-packages)
+extends_documentation_fragment:
+  - airgap.packages.platform_facts
+options:
+  python:
+    description:
+      - The wheel caches to consider and the virtualenvs that must match them. Omit to ask nothing
+        about Python.
+    type: dict
+    suboptions:
+      stage:
+        description:
+          - Staging root of wheel caches on the host (O(airgap.packages.ship_cache#module:dest)).
+        type: path
+        required: true
+      keep:
+        description:
+          - The O(airgap.packages.ship_cache#module:keep) the caches are shipped with.
+        type: int
+        default: 2
+      environments:
+        description:
+          - The virtualenvs, each with the options M(airgap.packages.pip_offline) would get.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          virtualenv:
+            description: Path of the virtualenv.
+            type: path
+            required: true
+          python:
+            description: Interpreter that creates the virtualenv (O(airgap.packages.pip_offline#module:python)).
+            type: path
+          packages:
+            description: Top-level projects to select (O(airgap.packages.pip_offline#module:packages)); all when empty.
+            type: list
+            elements: str
+            default: []
+          sync:
+            description: As O(airgap.packages.pip_offline#module:sync).
+            type: bool
+            default: false
+  ruby:
+    description:
+      - The gem caches to consider and the install dir that must match them. Omit to ask nothing about
+        Ruby.
+    type: dict
+    suboptions:
+      stage:
+        description:
+          - Staging root of gem caches on the host (O(airgap.packages.ship_cache#module:dest)).
+        type: path
+        required: true
+      keep:
+        description:
+          - The O(airgap.packages.ship_cache#module:keep) the caches are shipped with.
+        type: int
+        default: 2
+      install_dir:
+        description: As O(airgap.packages.gem_offline#module:install_dir); the default GEM_HOME of C(gem) when omitted.
+        type: path
+      gems:
+        description: As O(airgap.packages.gem_offline#module:gems); every gem of the manifest when empty.
+        type: list
+        elements: str
+        default: []
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; reports the same in check mode.
+  diff_mode:
+    support: none
+    description: Never changes anything, so there is nothing to diff.
+  facts:
+    support: full
+    description: Returns the C(airgap_platform) fact.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux hosts (glibc or musl).
+notes:
+  - Python 3.8 or newer on the host.
+seealso:
+  - module: airgap.packages.platform_facts
+  - module: airgap.packages.ship_cache
+  - module: airgap.packages.pip_offline
+  - module: airgap.packages.gem_offline
+'''
+
+EXAMPLES = r'''
+- name: Describe the host and what it already holds
+  airgap.packages.host_state:
+    python:
+      stage: /var/cache/airgap-packages/python
+      environments:
+        - virtualenv: /opt/app/venv
+          packages: [requests, pyyaml]
+    ruby:
+      stage: /var/cache/airgap-packages/ruby
+      install_dir: /opt/app/gems
+  register: held
+
+- name: Ship and install only where the host is not settled on the cache built for it
+  airgap.packages.ship_cache:
+    src: "/srv/airgap/python/{{ ansible_facts.airgap_platform.python.key }}"
+    dest: /var/cache/airgap-packages/python
+  when: built_digest not in held.python.settled
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: dict
+  contains:
+    airgap_platform:
+      description: The fact M(airgap.packages.platform_facts) returns, gathered the same way.
+      returned: always
+      type: dict
+python:
+  description: What the host holds of wheel caches.
+  returned: when O(python) is set
+  type: dict
+  contains:
+    stage:
+      description: The staging root.
+      type: str
+      returned: always
+      sample: /var/cache/airgap-packages/python
+    staged:
+      description: Digest directories under the staging root, verified or not.
+      type: list
+      elements: str
+      returned: always
+      sample: [0d6c3c0f6e1b0b8a9a4f1d1e1b3d2c9a8f7e6d5c4b3a29181716151413121110]
+    settled:
+      description: Staged digests the host is settled on (see the description).
+      type: list
+      elements: str
+      returned: always
+      sample: [0d6c3c0f6e1b0b8a9a4f1d1e1b3d2c9a8f7e6d5c4b3a29181716151413121110]
+ruby:
+  description: What the host holds of gem caches, with the same fields as RV(python).
+  returned: when O(ruby) is set
+  type: dict
+  sample: {stage: /var/cache/airgap-packages/ruby, staged: [], settled: []}
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.host_state import gems_match, holdings, python_environments_match
+from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            FACTS_ARGUMENT_SPEC,
+            python=dict(type='dict', options=dict(
+                stage=dict(type='path', required=True),
+                keep=dict(type='int', default=2),
+                environments=dict(type='list', elements='dict', default=[], options=dict(
+                    virtualenv=dict(type='path', required=True),
+                    python=dict(type='path'),
+                    packages=dict(type='list', elements='str', default=[]),
+                    sync=dict(type='bool', default=False),
+                )),
+            )),
+            ruby=dict(type='dict', options=dict(
+                stage=dict(type='path', required=True),
+                keep=dict(type='int', default=2),
+                install_dir=dict(type='path'),
+                gems=dict(type='list', elements='str', default=[]),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    python, ruby = module.params['python'], module.params['ruby']
+    result = {'changed': False}
+    try:
+        result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module)}
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    if python:
+        for environment in python['environments']:
+            if environment['python'] and os.sep not in environment['python']:
+                environment['python'] = module.get_bin_path(environment['python'], required=True)
+        result['python'] = holdings(python['stage'], python['keep'], python_environments_match(python['environments']))
+    if ruby:
+        result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems']))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
