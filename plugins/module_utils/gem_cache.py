@@ -6,7 +6,8 @@
 Controller only. The flow per environment key:
 1. Read the previous manifest. When it already answers the same request (same environment,
    top-level requirements, Gemfile.lock selection and sources) and every file verifies, stop:
-   no source is contacted and nothing is written.
+   no source is contacted and nothing is written. current_gem_caches answers this step alone,
+   for the action plugin that spares a current cache the module run.
 2. Otherwise resolve the closure with RubyGems for the target platform and Ruby (preferring
    the versions the cache holds), and plan: files to add, files to drop, files to reuse.
 3. Fetch only the missing files into a private staging directory, check them, link them into
@@ -42,6 +43,18 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sa
 
 GENERATOR = 'airgap.packages.gem_cache'
 STAGING_PREFIX = '.gem_cache-staging-'
+
+# The gem_cache module's options; its action plugin validates task arguments against the same spec.
+ARGUMENT_SPEC = dict(
+    gems=dict(type='list', elements='raw', default=[]),
+    gemfile_lock=dict(type='path'),
+    sources=dict(type='list', elements='str', no_log=True),
+    use_gemrc_sources=dict(type='bool', default=False),
+    platforms=dict(type='list', elements='raw', default=['ruby']),
+    dest=dict(type='path', required=True),
+    prune=dict(type='bool', default=True),
+    refresh=dict(type='bool', default=False),
+)
 
 GemCacheRequest = namedtuple('GemCacheRequest', ['gems', 'asked', 'lockfile', 'lock_origin', 'sources', 'targets', 'dest',
                                                  'prune', 'refresh'])
@@ -317,12 +330,10 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
     with ExitStack() as stack:
         if not check_mode:
             _makedirs(request.dest)
-            for plan in sorted(plans, key=lambda p: p.path):
-                stack.enter_context(environment_lock(plan.path))
-            _clean_stale_staging(request.dest)
-        for plan in plans:
-            plan.load_previous()
-            plan.check_previous()
+            _lock(stack, plans)
+            for path in _stale_staging(request.dest):
+                shutil.rmtree(path, ignore_errors=True)
+        _check_previous(plans)
         pending = [plan for plan in plans if not plan.satisfied]
         rubygems = None
         if pending:
@@ -336,6 +347,47 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
         if request.prune:
             for plan in plans:
                 plan.prune(check_mode)
+    return _module_result(plans, check_mode, want_diff)
+
+
+def current_gem_caches(request, check_mode=False, want_diff=False):
+    """What build_gem_caches returns when every cache already answers the request and nothing needs
+    tidying (so it would neither contact a source nor write); else None.
+
+    Reads only, under the locks build_gem_caches takes, so a build in progress is never reported half done.
+    """
+    if not os.path.isdir(request.dest):
+        return None
+    plans = [CachePlan(request, target) for target in request.targets]
+    with ExitStack() as stack:
+        if not check_mode:
+            _lock(stack, plans)
+            if _stale_staging(request.dest):
+                return None
+        _check_previous(plans)
+        if not all(plan.satisfied for plan in plans):
+            return None
+        if request.prune:
+            if not check_mode and any(_leftovers(plan.path) for plan in plans):
+                return None
+            for plan in plans:
+                plan.prune(check_mode=True)
+    result = _module_result(plans, check_mode, want_diff)
+    return None if result['changed'] else result
+
+
+def _lock(stack, plans):
+    for plan in sorted(plans, key=lambda p: p.path):
+        stack.enter_context(environment_lock(plan.path))
+
+
+def _check_previous(plans):
+    for plan in plans:
+        plan.load_previous()
+        plan.check_previous()
+
+
+def _module_result(plans, check_mode, want_diff):
     result = {
         'caches': [plan.result(check_mode) for plan in plans],
         'warnings': [w for plan in plans for w in plan.warnings],
@@ -401,8 +453,9 @@ def _makedirs(path):
             raise AirgapError('cannot create dest %s: %s' % (path, exc.strerror or exc))
 
 
-def _clean_stale_staging(dest):
-    """Remove staging directories of runs that died (their process is gone)."""
+def _stale_staging(dest):
+    """Staging directories of runs that died (their process is gone)."""
+    stale = []
     for entry in os.listdir(dest):
         match = re.match(r'^%s(\d+)-' % re.escape(STAGING_PREFIX), entry)
         if not match:
@@ -410,7 +463,8 @@ def _clean_stale_staging(dest):
         pid = int(match.group(1))
         if pid != os.getpid() and _process_alive(pid):
             continue
-        shutil.rmtree(os.path.join(dest, entry), ignore_errors=True)
+        stale.append(os.path.join(dest, entry))
+    return stale
 
 
 def _process_alive(pid):

@@ -7,7 +7,8 @@ Runs on the controller or a build host (packaging and resolvelib needed only whe
 
 A run per platform:
 1. current?  manifest inputs equal the new inputs and every artifact verifies on disk: done,
-   without any network access (pylock/prune fixes are local too);
+   without any network access (pylock/prune fixes are local too); current_report answers
+   this step alone, for the action plugin that spares a current cache the module run;
 2. resolve   for the target's tags and markers (pyresolve), preferring what is already cached;
 3. fetch     new wheels / build sdists into a private workspace beside the caches, verifying
              every index sha256 and --hash pin; nothing in the cache changes until all succeed;
@@ -20,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import copy
 import errno
 import fcntl
 import json
@@ -47,19 +49,32 @@ WORKSPACE_PREFIX = '.wheel_cache-'
 SOURCE_DATE_EPOCH = '315532800'
 
 
-class Options:
-    """What wheel_cache was asked to do (the module's parameters)."""
+# The wheel_cache module's options; its action plugin validates task arguments against the same spec.
+ARGUMENT_SPEC = dict(
+    dest=dict(type='path', required=True),
+    requirements=dict(type='list', elements='str', default=[]),
+    requirements_files=dict(type='list', elements='path', default=[]),
+    constraints_files=dict(type='list', elements='path', default=[]),
+    platforms=dict(type='list', elements='dict', default=[]),
+    index_url=dict(type='str', no_log=True),
+    extra_index_urls=dict(type='list', elements='str', default=[], no_log=True),
+    use_pip_config=dict(type='bool', default=False),
+    include_installers=dict(type='bool', default=False),
+    prune=dict(type='bool', default=False),
+    pylock=dict(type='bool', default=False),
+    refresh=dict(type='bool', default=False),
+    timeout=dict(type='int', default=60),
+)
 
-    FIELDS = ('dest', 'requirements', 'requirements_files', 'constraints_files', 'platforms', 'index_url',
-              'extra_index_urls', 'use_pip_config', 'include_installers', 'prune', 'pylock', 'refresh', 'timeout')
+
+class Options:
+    """What wheel_cache was asked to do (the module's parameters; unset ones take the spec's defaults)."""
+
+    FIELDS = tuple(ARGUMENT_SPEC)
 
     def __init__(self, **kwargs):
-        defaults = dict(requirements=[], requirements_files=[], constraints_files=[], platforms=[], index_url=None,
-                        extra_index_urls=[], use_pip_config=False, include_installers=False, prune=False, pylock=False,
-                        refresh=False, timeout=60)
-        defaults.update(kwargs)
         for field in self.FIELDS:
-            setattr(self, field, defaults.get(field))
+            setattr(self, field, kwargs[field] if field in kwargs else copy.deepcopy(ARGUMENT_SPEC[field].get('default')))
         self.dest = os.path.abspath(self.dest)
 
 
@@ -419,18 +434,12 @@ def build_caches(options, check_mode=False):
     """Bring every platform's cache up to date; returns (changed, caches, diffs)."""
     pyresolve = _resolver()
     inputs = collect_inputs(options, pyresolve.parse_requirement)
-    record = inputs.fingerprint(options)
-    descriptions = platform_descriptions(options.platforms)
     if not check_mode and not os.path.isdir(options.dest):
         try:
             os.makedirs(options.dest)
         except OSError as exc:
             raise AirgapError('cannot create %s: %s' % (options.dest, exc.strerror or exc))
-    with contextlib.ExitStack() as locks:
-        if os.path.isdir(options.dest):
-            for description in sorted(descriptions, key=lambda d: d['key']):
-                locks.enter_context(environment_lock(os.path.join(options.dest, description['key'])))
-        states = [CacheState(options.dest, description, record) for description in descriptions]
+    with _locked_states(options, inputs) as states:
         stale = [state for state in states if not state.is_current(options.refresh)]
         if stale:
             with workspace(options.dest, check_mode) as scratch:
@@ -441,17 +450,60 @@ def build_caches(options, check_mode=False):
                 if not check_mode:
                     for state in stale:
                         _commit(state)
-        for state in states:
-            manifest = state.new or state.old
-            if options.prune and manifest is not None:
-                state.pruned = state.stale_files(manifest)
-                if not check_mode:
-                    _prune(state)
-            if options.pylock and manifest is not None:
-                state.pylock_written = _pylock_differs(state, manifest)
-                if state.pylock_written and not check_mode:
-                    atomic_write_bytes(os.path.join(state.path, PYLOCK_NAME), render_pylock(manifest))
+        _tidy(states, options, check_mode)
     return _report(states, check_mode)
+
+
+def current_report(options):
+    """What build_caches returns when every cache is current and tidy (so it would change nothing); else None.
+
+    Reads only, under the locks build_caches takes, so a build in progress is never reported half done.
+    """
+    inputs = collect_inputs(options, _resolver().parse_requirement)
+    if not os.path.isdir(options.dest):
+        return None
+    with _locked_states(options, inputs) as states:
+        if not all(state.is_current(options.refresh) for state in states):
+            return None
+        _tidy(states, options, check_mode=True)
+        report = _report(states)
+    changed, _caches, _diffs = report
+    return None if changed else report
+
+
+def module_result(report, want_diff):
+    """The module's result from a (changed, caches, diffs) report."""
+    changed, caches, diffs = report
+    result = dict(changed=changed, caches=caches)
+    if want_diff:
+        result['diff'] = diffs
+    return result
+
+
+@contextlib.contextmanager
+def _locked_states(options, inputs):
+    """Each platform's CacheState, read under its cache's lock (taken in key order, as by every run)."""
+    descriptions = platform_descriptions(options.platforms)
+    record = inputs.fingerprint(options)
+    with contextlib.ExitStack() as locks:
+        if os.path.isdir(options.dest):
+            for description in sorted(descriptions, key=lambda d: d['key']):
+                locks.enter_context(environment_lock(os.path.join(options.dest, description['key'])))
+        yield [CacheState(options.dest, description, record) for description in descriptions]
+
+
+def _tidy(states, options, check_mode):
+    """Plan pruning and pylock.toml rewrites for every cache; carry them out unless in check mode."""
+    for state in states:
+        manifest = state.new or state.old
+        if options.prune and manifest is not None:
+            state.pruned = state.stale_files(manifest)
+            if not check_mode:
+                _prune(state)
+        if options.pylock and manifest is not None:
+            state.pylock_written = _pylock_differs(state, manifest)
+            if state.pylock_written and not check_mode:
+                atomic_write_bytes(os.path.join(state.path, PYLOCK_NAME), render_pylock(manifest))
 
 
 def _resolve_all(states, inputs, options, scratch, pyresolve):

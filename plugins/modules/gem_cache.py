@@ -239,7 +239,8 @@ caches:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import build_gem_caches, request_from_params
+from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (
+    ARGUMENT_SPEC, build_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
 
 
@@ -249,19 +250,7 @@ def _gemrc_sources(ruby):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            gems=dict(type='list', elements='raw', default=[]),
-            gemfile_lock=dict(type='path'),
-            sources=dict(type='list', elements='str', no_log=True),
-            use_gemrc_sources=dict(type='bool', default=False),
-            platforms=dict(type='list', elements='raw', default=['ruby']),
-            dest=dict(type='path', required=True),
-            prune=dict(type='bool', default=True),
-            refresh=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     ruby = module.get_bin_path('ruby')
     if not ruby:
         module.fail_json(msg='gem_cache needs Ruby with RubyGems on the controller: ruby was not found in PATH')

@@ -246,36 +246,16 @@ caches:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches
+from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import ARGUMENT_SPEC, Options, build_caches, module_result
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type='path', required=True),
-            requirements=dict(type='list', elements='str', default=[]),
-            requirements_files=dict(type='list', elements='path', default=[]),
-            constraints_files=dict(type='list', elements='path', default=[]),
-            platforms=dict(type='list', elements='dict', default=[]),
-            index_url=dict(type='str', no_log=True),
-            extra_index_urls=dict(type='list', elements='str', default=[], no_log=True),
-            use_pip_config=dict(type='bool', default=False),
-            include_installers=dict(type='bool', default=False),
-            prune=dict(type='bool', default=False),
-            pylock=dict(type='bool', default=False),
-            refresh=dict(type='bool', default=False),
-            timeout=dict(type='int', default=60),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        changed, caches, diffs = build_caches(Options(**module.params), check_mode=module.check_mode)
+        report = build_caches(Options(**module.params), check_mode=module.check_mode)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
-    result = dict(changed=changed, caches=caches)
-    if module._diff:
-        result['diff'] = diffs
-    module.exit_json(**result)
+    module.exit_json(**module_result(report, module._diff))
 
 
 if __name__ == '__main__':

@@ -9,11 +9,14 @@ __metaclass__ = type
 import json
 import os
 import textwrap
+import threading
 
 import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ResolutionError
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import build_gem_caches, request_from_params
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock
+from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (
+    build_gem_caches, current_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import FetchedGem, ResolvedGem
 from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import gem_filename
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file
@@ -356,3 +359,87 @@ def test_sources_default_to_rubygems_org_and_gemrc_ones_only_when_asked(tmp_path
     assert asked.sources == ['http://mirror.example.com/']
     both = request_from_params(params(tmp_path, use_gemrc_sources=True), read_gemrc_sources=lambda: [SOURCE])
     assert both.sources == [SOURCE]
+
+
+# --- current_gem_caches: the no-op, answered without a build -----------------------------------
+
+def current(dest, check_mode=False, diff=False, **overrides):
+    return current_gem_caches(request_from_params(params(dest, **overrides)), check_mode=check_mode, want_diff=diff)
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_current_cache_is_reported_exactly_as_the_build_reports_its_no_op(tmp_path, check_mode):
+    build(tmp_path, platforms=['ruby', 'x86_64-linux'])
+    request = request_from_params(params(tmp_path, platforms=['ruby', 'x86_64-linux']))
+    noop = build_gem_caches(request, never_called, check_mode=check_mode, want_diff=True)
+    assert noop['changed'] is False
+    assert current(tmp_path, check_mode=check_mode, diff=True, platforms=['ruby', 'x86_64-linux']) == noop
+
+
+def test_warnings_of_a_current_cache_are_those_of_the_build(tmp_path):
+    lock = tmp_path / 'Gemfile.lock'
+    lock.write_text(LOCK.replace('PLATFORMS\n  ruby\n', 'PLATFORMS\n'))
+    dest = tmp_path / 'dest'
+    build(dest, gems=[], gemfile_lock=str(lock), platforms=['aarch64-linux'])
+    noop = build_gem_caches(request_from_params(params(dest, gems=[], gemfile_lock=str(lock), platforms=['aarch64-linux'])),
+                            never_called)
+    assert noop['changed'] is False and 'aarch64-linux' in noop['warnings'][0]
+    assert current(dest, gems=[], gemfile_lock=str(lock), platforms=['aarch64-linux']) == noop
+
+
+@pytest.mark.parametrize('change', [dict(gems=['chain_a']), dict(sources=['http://127.0.0.1:9/other/']),
+                                    dict(platforms=['ruby', 'x86_64-linux']), dict(refresh=True)])
+def test_a_changed_request_is_not_current(tmp_path, change):
+    build(tmp_path)
+    assert current(tmp_path, **change) is None
+
+
+@pytest.mark.parametrize('damage', ['altered', 'truncated', 'missing'])
+def test_a_damaged_file_is_not_current_and_is_left_for_the_build_to_repair(tmp_path, damage):
+    build(tmp_path)
+    path = tmp_path / 'ruby' / 'chain_b-1.1.0.gem'
+    if damage == 'missing':
+        path.unlink()
+    else:
+        size = len(path.read_bytes())
+        path.write_bytes(b'\0' * (size if damage == 'altered' else 3))
+    before = _snapshot(str(tmp_path / 'ruby'))
+    assert current(tmp_path) is None
+    assert _snapshot(str(tmp_path / 'ruby')) == before
+
+
+def test_a_missing_manifest_or_dest_is_not_current_and_nothing_is_created(tmp_path):
+    assert current(tmp_path / 'dest') is None
+    assert not (tmp_path / 'dest').exists()
+    build(tmp_path)
+    (tmp_path / 'ruby' / 'manifest.json').unlink()
+    assert current(tmp_path) is None
+
+
+def test_what_the_build_would_tidy_is_not_current_except_in_check_mode_where_the_build_leaves_it(tmp_path):
+    build(tmp_path)
+    stale = tmp_path / '.gem_cache-staging-999999999-abc'
+    stale.mkdir()
+    assert current(tmp_path) is None
+    assert current(tmp_path, check_mode=True) is not None
+    stale.rmdir()
+    leftover = tmp_path / 'ruby' / '.chain_a-1.0.0.gem.airgap-tmp'
+    leftover.write_bytes(b'x')
+    assert current(tmp_path) is None
+    assert current(tmp_path, prune=False) is not None
+    leftover.unlink()
+    (tmp_path / 'ruby' / 'twover-2.0.0.gem').write_bytes(b'dropped earlier')
+    assert current(tmp_path) is None
+    assert current(tmp_path, prune=False) is not None
+
+
+def test_the_answer_waits_for_a_build_that_holds_the_cache_lock(tmp_path):
+    build(tmp_path)
+    answers = []
+    with environment_lock(str(tmp_path / 'ruby')):
+        reader = threading.Thread(target=lambda: answers.append(current(tmp_path)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and answers == []
+    reader.join(10)
+    assert answers and answers[0]['changed'] is False

@@ -7,11 +7,13 @@ __metaclass__ = type
 
 import os
 import shutil
+import threading
 
 import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils import pyindex, wheelhouse
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ResolutionError
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file, verify_artifacts
 
 from sources import file_index, make_wheel
@@ -271,3 +273,88 @@ def test_include_installers_adds_pip_setuptools_and_wheel(tmp_path, index):
     file_index(index['root'], index['files'])
     _c, (cache,), _d = build(tmp_path, index, ['base'], include_installers=True)
     assert [t.name for t in load_manifest(cache['path']).requirements] == ['base', 'pip', 'setuptools', 'wheel']
+
+
+# ---------------------------------------------------------------- current_report: the no-op, answered without a build
+
+def options(tmp_path, index, requirements, platforms=(ARM39,), **extra):
+    return wheelhouse.Options(dest=str(tmp_path / 'cache'), requirements=list(requirements), index_url=index['url'],
+                              platforms=list(platforms), **extra)
+
+
+def contents(directory):
+    return dict((name, open(os.path.join(directory, name), 'rb').read()) for name in sorted(os.listdir(directory)))
+
+
+def test_a_current_cache_is_reported_exactly_as_the_build_reports_its_no_op(tmp_path, index):
+    opts = options(tmp_path, index, ['top', 'extra'], platforms=[ARM39, X86_313], prune=True, pylock=True)
+    wheelhouse.build_caches(opts)
+    noop = wheelhouse.build_caches(opts)
+    checked = wheelhouse.build_caches(opts, check_mode=True)
+    shutil.rmtree(index['root'])  # the answer comes from the caches alone
+    assert noop[0] is False
+    assert wheelhouse.current_report(opts) == noop == checked
+    assert wheelhouse.module_result(noop, want_diff=True) == {'changed': False, 'caches': noop[1], 'diff': noop[2]}
+
+
+def test_changed_requirements_are_not_current(tmp_path, index):
+    wheelhouse.build_caches(options(tmp_path, index, ['top']))
+    assert wheelhouse.current_report(options(tmp_path, index, ['top', 'extra'])) is None
+
+
+def test_refresh_is_never_current(tmp_path, index):
+    wheelhouse.build_caches(options(tmp_path, index, ['top']))
+    assert wheelhouse.current_report(options(tmp_path, index, ['top'], refresh=True)) is None
+
+
+@pytest.mark.parametrize('damage', ['altered', 'truncated', 'missing'])
+def test_a_damaged_file_is_not_current_and_is_left_for_the_build_to_repair(tmp_path, index, damage):
+    opts = options(tmp_path, index, ['top'])
+    _c, (cache,), _d = wheelhouse.build_caches(opts)
+    path = os.path.join(cache['path'], 'mid-1.0-py3-none-any.whl')
+    if damage == 'missing':
+        os.unlink(path)
+    else:
+        with open(path, 'r+b') as handle:
+            size = len(handle.read())
+            handle.seek(0)
+            handle.write(b'\0' * (size if damage == 'altered' else 10))
+            handle.truncate()
+    before = contents(cache['path'])
+    assert wheelhouse.current_report(opts) is None
+    assert contents(cache['path']) == before
+
+
+def test_a_missing_manifest_or_dest_is_not_current_and_nothing_is_created(tmp_path, index):
+    opts = options(tmp_path, index, ['top'])
+    assert wheelhouse.current_report(opts) is None
+    assert not os.path.exists(opts.dest)
+    _c, (cache,), _d = wheelhouse.build_caches(opts)
+    os.unlink(os.path.join(cache['path'], 'manifest.json'))
+    assert wheelhouse.current_report(opts) is None
+
+
+def test_a_file_to_prune_or_a_pylock_to_rewrite_is_not_current(tmp_path, index):
+    opts = options(tmp_path, index, ['top'], prune=True, pylock=True)
+    _c, (cache,), _d = wheelhouse.build_caches(opts)
+    stray = os.path.join(cache['path'], 'stray-1.0-py3-none-any.whl')
+    with open(stray, 'wb') as handle:
+        handle.write(b'not listed')
+    assert wheelhouse.current_report(opts) is None
+    os.unlink(stray)
+    os.unlink(os.path.join(cache['path'], 'pylock.toml'))
+    assert wheelhouse.current_report(opts) is None
+    assert wheelhouse.current_report(options(tmp_path, index, ['top'])) is not None
+
+
+def test_the_answer_waits_for_a_build_that_holds_the_cache_lock(tmp_path, index):
+    opts = options(tmp_path, index, ['top'])
+    _c, (cache,), _d = wheelhouse.build_caches(opts)
+    answers = []
+    with environment_lock(cache['path']):
+        reader = threading.Thread(target=lambda: answers.append(wheelhouse.current_report(opts)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and answers == []
+    reader.join(10)
+    assert answers and answers[0][0] is False
