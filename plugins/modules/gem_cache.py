@@ -32,6 +32,8 @@ description:
   - Atomic. Downloads go to a private staging directory under O(dest); the new manifest replaces
     the old one with a rename only when every file is in place, so an interrupted or failed run
     leaves the previous cache and manifest intact.
+  - On a local connection (a task delegated to C(localhost), say) the controller checks in-process whether
+    every cache is current, and if so reports it without starting the module, which makes the no-op much faster.
 author:
   - airgap.packages maintainers (@airgap-packages)
 requirements:
@@ -109,6 +111,10 @@ options:
     type: bool
     default: false
 attributes:
+  action:
+    support: full
+    description: An action plugin reports a current cache without running the module when the task runs
+      on a local connection without become or environment; otherwise it runs the module.
   check_mode:
     support: full
     description: Resolves against the sources (unless the cache already answers the request) and

@@ -33,6 +33,8 @@ description:
     run leaves the previous cache and manifest as they were.
   - Ambient pip configuration (C(PIP_*) variables, C(pip.conf) indexes, find-links, constraints) is
     ignored unless O(use_pip_config=true).
+  - On a local connection (a task delegated to C(localhost), say) the controller checks in-process whether
+    every cache is current, and if so reports it without starting the module, which makes the no-op much faster.
 author:
   - airgap.packages maintainers (@airgap-packages)
 requirements:
@@ -126,6 +128,10 @@ options:
     type: int
     default: 60
 attributes:
+  action:
+    support: full
+    description: An action plugin reports a current cache without running the module when the task runs
+      on a local connection without become or environment; otherwise it runs the module.
   check_mode:
     support: full
     description: Resolves (when the inputs changed) and reports the planned files without writing anything.

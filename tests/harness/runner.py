@@ -107,3 +107,29 @@ class Ansible:
         run_env = ansible_env(dict(self.env, **dict(env or {}, **RESULTS_CALLBACK)))
         completed = subprocess.run(argv, capture_output=True, text=True, env=run_env, check=False)
         return PlaybookRun(completed, _results_document(completed.stdout))
+
+
+# An environment: keyword the modules ignore; the wheel_cache and gem_cache action plugins run the module for it.
+MODULE_PATH_ENVIRONMENT = {'AIRGAP_TEST_MODULE_PATH': '1'}
+
+
+def local_tasks(ansible, workdir, tasks):
+    """Run tasks on localhost over the local connection with this Python; returns task name -> result."""
+    play = {'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
+            'vars': {'ansible_python_interpreter': sys.executable}, 'tasks': tasks}
+    path = os.path.join(str(workdir), 'local_tasks.yml')
+    with open(path, 'w') as handle:
+        json.dump([play], handle)
+    run = ansible.playbook(path, inventory='localhost,')
+    if run.rc != 0:
+        raise AssertionError('the playbook failed: %r' % run)
+    return dict((task['task'], task['result']) for task in run.tasks)
+
+
+def local_task_both_ways(ansible, workdir, module, args, check=False):
+    """The same task on localhost over the local connection, once as written (a cache action plugin may
+    answer in-process) and once with an environment: keyword (it runs the module). Returns both results."""
+    task = {module: args, 'check_mode': check, 'diff': True}
+    results = local_tasks(ansible, workdir, [dict(task, name='as written'),
+                                             dict(task, name='as a module', environment=MODULE_PATH_ENVIRONMENT)])
+    return results['as written'], results['as a module']

@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from runner import Ansible, ansible_env
+from runner import Ansible, ansible_env, local_task_both_ways
 
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file
 
@@ -373,6 +373,48 @@ def test_a_gemfile_lock_gives_exactly_the_locked_set(tmp_path, ansible, gem_sour
     assert again['changed'] is False
 
 
+# --- the action plugin: a current cache answered in-process --------------------------------------
+# Only AnsibleModule adds `invocation` to a result: a result without it was answered without running the module.
+
+def test_a_current_cache_on_a_local_connection_is_answered_in_process_with_the_modules_own_result(
+        tmp_path, ansible, gem_source):
+    lock = tmp_path / 'Gemfile.lock'
+    lock.write_text(LOCK.replace('PLATFORMS\n  ruby\n', 'PLATFORMS\n'))  # a warning for the ruby platform, every run
+    args = dict(gemfile_lock=str(lock), sources=[gem_source.url], platforms=['ruby', HOST_RUBY], dest=str(tmp_path / 'cache'))
+    assert gem_cache(ansible, **args)['changed'] is True
+    for check in (False, True):
+        in_process, module = local_task_both_ways(ansible, tmp_path, MODULE, args, check=check)
+        assert 'invocation' not in in_process and 'invocation' in module, (in_process, module)
+        del module['invocation']
+        assert in_process == module and in_process['changed'] is False and len(in_process['diff']) == 2
+        assert in_process['warnings'] and 'does not list platform ruby' in str(in_process['warnings'])
+
+
+def test_a_damaged_file_and_an_added_gem_go_to_the_module_then_the_next_run_is_answered_in_process(
+        tmp_path, ansible, gem_source):
+    where = dict(sources=[gem_source.url], dest=str(tmp_path / 'cache'))
+    cache = gem_cache(ansible, gems=['airgap_chain_a'], **where)['caches'][0]
+    with open(os.path.join(cache['path'], CHAIN[1]), 'r+b') as handle:
+        handle.write(b'X')  # same size, other bytes
+    repaired = gem_cache(ansible, gems=['airgap_chain_a'], **where)
+    assert 'invocation' in repaired and repaired['changed'] and repaired['caches'][0]['fetched'] == [CHAIN[1]]
+    assert sha256_file(os.path.join(cache['path'], CHAIN[1])) == sha256_file(gem_source.gems[CHAIN[1]])
+    grown = ['airgap_chain_a', 'airgap_twover:1.0.0']
+    rebuilt = gem_cache(ansible, gems=grown, **where)
+    assert 'invocation' in rebuilt and rebuilt['changed'] and rebuilt['caches'][0]['added'] == ['airgap_twover-1.0.0.gem']
+    again = gem_cache(ansible, gems=grown, **where)
+    assert 'invocation' not in again and again['changed'] is False
+    assert again['caches'] == [dict(rebuilt['caches'][0], added=[], fetched=[], changed=False)]
+
+
+@pytest.mark.parametrize('option', [{'refresh': True}, {'use_gemrc_sources': True}])
+def test_options_whose_answer_depends_on_the_module_process_run_the_module(tmp_path, ansible, gem_source, option):
+    args = dict(gems=['airgap_chain_a'], sources=[gem_source.url], dest=str(tmp_path / 'cache'), **option)
+    gem_cache(ansible, **args)
+    again = gem_cache(ansible, **args)
+    assert 'invocation' in again and not again.get('failed'), again
+
+
 # --- atomicity ----------------------------------------------------------------------------------
 
 def _descendants(pid):
@@ -503,6 +545,9 @@ def test_a_source_with_credentials_never_reaches_manifest_or_results(tmp_path, a
     assert 's3cr3t' not in json.dumps(result)
     text = open(os.path.join(result['caches'][0]['path'], 'manifest.json')).read()
     assert 's3cr3t' not in text and '"source": "%s"' % gem_source.url in text
+    again = gem_cache(ansible, gems=['airgap_chain_a'], sources=[url], dest=str(tmp_path / 'cache'))
+    assert 'invocation' not in again and again['changed'] is False, again  # current: answered in-process
+    assert 's3cr3t' not in json.dumps(again)
 
 
 def test_a_malformed_gemfile_lock_is_named_with_its_line(tmp_path, ansible, gem_source):

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from runner import ansible_env
+from runner import ansible_env, local_task_both_ways, local_tasks
 
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file, verify_artifacts
@@ -235,7 +235,8 @@ def test_an_unreachable_index_is_named_without_its_credentials(ansible, tmp_path
 
 def test_credentials_in_the_index_url_stay_out_of_manifest_and_results(ansible, python_index, tmp_path):
     url = python_index.url.replace('http://', 'http://builder:s3cr3t-token@')
-    result = run(ansible, {'dest': str(tmp_path), 'index_url': url, 'requirements': ['airgap-fixture-mid'], 'pylock': True})
+    args = {'dest': str(tmp_path), 'index_url': url, 'requirements': ['airgap-fixture-mid'], 'pylock': True, 'platforms': [ARM39]}
+    result = run(ansible, args)
     assert not result.get('failed'), result
     cache = result['caches'][0]
     for name in ('manifest.json', 'pylock.toml'):
@@ -243,6 +244,59 @@ def test_credentials_in_the_index_url_stay_out_of_manifest_and_results(ansible, 
             text = handle.read()
         assert 's3cr3t-token' not in text and python_index.url in text
     assert 's3cr3t-token' not in json.dumps(result)
+    again = run(ansible, args)  # current: answered in-process
+    assert 'invocation' not in again and again['changed'] is False, again
+    assert 's3cr3t-token' not in json.dumps(again) and 'builder' not in json.dumps(again)
+
+
+# ---------------------------------------------------------------- the action plugin: a current cache answered in-process
+# Only AnsibleModule adds `invocation` to a result: a result without it was answered without running the module.
+
+def test_a_current_cache_on_a_local_connection_is_answered_in_process_with_the_modules_own_result(
+        ansible, python_index, tmp_path):
+    args = {'dest': str(tmp_path / 'cache'), 'index_url': python_index.url, 'requirements': ['airgap-fixture-top'],
+            'platforms': [ARM39, X86_313], 'prune': True, 'pylock': True}
+    assert run(ansible, args)['changed']
+    for check in (False, True):
+        in_process, module = local_task_both_ways(ansible, tmp_path, MODULE, args, check=check)
+        assert 'invocation' not in in_process and 'invocation' in module, (in_process, module)
+        del module['invocation']
+        assert in_process == module and in_process['changed'] is False and len(in_process['diff']) == 2
+
+
+def test_an_altered_file_and_a_changed_requirement_go_to_the_module_then_the_next_run_is_answered_in_process(
+        ansible, python_index, tmp_path):
+    args = {'dest': str(tmp_path), 'index_url': python_index.url, 'requirements': ['airgap-fixture-mid'], 'platforms': [ARM39]}
+    cache = run(ansible, args)['caches'][0]
+    with open(os.path.join(cache['path'], FIXTURE_WHEELS[0]), 'r+b') as handle:
+        handle.write(b'X')  # same size, other bytes
+    repaired = run(ansible, args)
+    assert 'invocation' in repaired and repaired['changed'] and repaired['caches'][0]['repaired'] == [FIXTURE_WHEELS[0]]
+    assert_cache_verifies(repaired['caches'][0])
+    grown = dict(args, requirements=['airgap-fixture-mid', 'airgap-fixture-top'])
+    rebuilt = run(ansible, grown)
+    assert 'invocation' in rebuilt and rebuilt['changed'] and rebuilt['caches'][0]['added'] == [FIXTURE_WHEELS[2]]
+    again = run(ansible, grown)
+    assert 'invocation' not in again and again['changed'] is False
+    assert again['caches'] == [dict(rebuilt['caches'][0], added=[], changed=False, resolved=False)]
+
+
+@pytest.mark.parametrize('option', [{'refresh': True}, {'use_pip_config': True}, {'platforms': []}])
+def test_options_whose_answer_depends_on_the_module_process_run_the_module(ansible, python_index, tmp_path, option):
+    args = dict({'dest': str(tmp_path), 'index_url': python_index.url, 'requirements': ['airgap-fixture-mid'],
+                 'platforms': [ARM39]}, **option)
+    run(ansible, args)
+    again = run(ansible, args)
+    assert 'invocation' in again and not again.get('failed'), again
+
+
+def test_tasks_with_become_or_async_run_the_module(ansible, python_index, tmp_path):
+    args = {'dest': str(tmp_path), 'index_url': python_index.url, 'requirements': ['airgap-fixture-mid'], 'platforms': [ARM39]}
+    run(ansible, args)
+    results = local_tasks(ansible, tmp_path, [{'name': 'with become', MODULE: args, 'become': True, 'become_method': 'su'},
+                                              {'name': 'async', MODULE: args, 'async': 60, 'poll': 1}])
+    assert 'invocation' in results['with become'] and results['with become']['changed'] is False, results
+    assert results['async']['ansible_job_id'] and results['async']['changed'] is False, results
 
 
 @pytest.fixture
