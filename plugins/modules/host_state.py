@@ -73,6 +73,8 @@ options:
     description:
       - The gem caches to consider and the install dir that must match them. Omit to ask nothing about
         Ruby.
+      - When set, Ruby is described whatever O(gather_ruby) says, and a host without Ruby fails the task:
+        no gem can be installed there.
     type: dict
     suboptions:
       stage:
@@ -209,6 +211,8 @@ def main():
     )
     python, ruby = module.params['python'], module.params['ruby']
     result = {'changed': False}
+    if ruby:
+        module.params['gather_ruby'] = True
     try:
         result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module)}
     except AirgapError as exc:
@@ -219,6 +223,9 @@ def main():
                 environment['python'] = module.get_bin_path(environment['python'], required=True)
         result['python'] = holdings(python['stage'], python['keep'], python_environments_match(python['environments']))
     if ruby:
+        if result['ansible_facts']['airgap_platform']['ruby'] is None:
+            module.fail_json(msg='this host has no Ruby (%s and gem on PATH), yet gems are asked for: install Ruby on it '
+                                 'or leave it out of the play' % module.params['ruby_executable'], **result)
         result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems']))
     module.exit_json(**result)
 

@@ -177,9 +177,8 @@ def test_second_run_over_the_fleet_changes_nothing(fleet, role_vars, converged):
     settled = dict((task['host'], task['result']['python']['settled']) for task in run.tasks
                    if task['action'] == 'airgap.packages.host_state')
     assert settled == dict((name, [shipped[name]['digest']]) for name in fleet.names)
-    steps = [task for task in run.tasks if task['action'] in (
+    assert not [task for task in run.tasks if task['action'] in (
         'airgap.packages.ship_cache', 'airgap.packages.pip_offline', 'airgap.packages.gem_offline')]
-    assert len(steps) == 4 * len(fleet.names) and all(task['status'] == 'skipped' for task in steps), steps
 
 
 def test_a_package_without_a_wheel_for_one_platform_fails_the_build_before_anything_is_shipped(
