@@ -73,7 +73,7 @@ options:
     description:
       - The gem caches to consider and the install dir that must match them. Omit to ask nothing about
         Ruby.
-      - When set, Ruby is described whatever O(gather_ruby) says, and a host without Ruby fails the task:
+      - When set, Ruby is described whatever O(gather_ruby) says, and a host without Ruby fails the task, since
         no gem can be installed there.
     type: dict
     suboptions:
