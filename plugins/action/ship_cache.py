@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
+from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
 
 MODULE = 'airgap.packages.ship_cache'
 EXTRA_FILES = (MANIFEST_NAME, 'pylock.toml')
@@ -32,8 +33,9 @@ def write_archive(src, manifest, archive):
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(('src', 'dest', 'keep'))
+    # The remote temp dir is made only when an archive is sent: a settled or present cache costs no more.
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(('src', 'dest', 'keep', 'settled'))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -52,6 +54,17 @@ class ActionModule(ActionBase):
                               msg='%s is not built yet: it would be built and shipped' % src)
             else:
                 result.update(failed=True, msg=exc.msg)
+            return result
+        settled = args.get('settled') or []
+        if not isinstance(settled, list):
+            result.update(failed=True, msg='settled must be a list of digests (the settled list host_state returns), got %r'
+                          % type(settled).__name__)
+            return result
+        if manifest.digest in settled:
+            # host_state vouched for this digest in this play: verified, matching, nothing to prune.
+            dest = args.get('dest') or DEFAULT_STAGE
+            result.update(changed=False, path=self._connection._shell.join_path(dest, manifest.digest), digest=manifest.digest,
+                          present=True, shipped=False, transferred_bytes=0, pruned=[], settled=True)
             return result
         module_args = dict(args, src=src, digest=manifest.digest)
         status = self._execute_module(MODULE, module_args=module_args, task_vars=task_vars)

@@ -23,6 +23,8 @@ from ansible_collections.airgap.packages.plugins.module_utils.fsutil import envi
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest, verify_artifacts
 
 _DIGEST = re.compile(r'^[0-9a-f]{64}$')
+# ship_cache's staging root on the target unless told otherwise (module and action plugin alike).
+DEFAULT_STAGE = '/var/cache/airgap-packages'
 _INCOMING_PREFIX = '.incoming-'
 # An unpacking directory this old belongs to a run that died, not to one in progress.
 _LEFTOVER_AGE = 3600

@@ -37,6 +37,16 @@ options:
       - How many staged digests to keep under O(dest), the shipped one included.
     type: int
     default: 2
+  settled:
+    description:
+      - Digests that M(airgap.packages.host_state) reported, earlier in the same play, as caches this
+        target is settled on (the C(settled) list of its C(python) or C(ruby) result).
+      - When the digest of O(src) is among them the task returns at once, from the controller, and the
+        target is neither asked nor sent anything, and nothing is pruned (a settled cache leaves
+        nothing to prune).
+    type: list
+    elements: str
+    default: []
   digest:
     description:
       - Set by the action plugin from the controller's manifest; not for direct use.
@@ -67,6 +77,12 @@ EXAMPLES = r"""
     src: "/srv/airgap/python/{{ airgap_platform.python.key }}"
     dest: /var/cache/airgap-packages/python
   register: shipped
+
+- name: Ship it unless host_state found the host settled on it (then the target is not even asked)
+  airgap.packages.ship_cache:
+    src: "/srv/airgap/python/{{ airgap_platform.python.key }}"
+    dest: /var/cache/airgap-packages/python
+    settled: "{{ held.python.settled }}"
 
 - name: Install from the shipped copy
   airgap.packages.pip_offline:
@@ -100,6 +116,11 @@ archive_bytes:
   returned: when the target did not hold the digest
   type: int
   sample: 5242880
+settled:
+  description: Whether the answer came from O(settled), without asking the target.
+  returned: success
+  type: bool
+  sample: false
 pruned:
   description: Staged digests (and leftovers of interrupted transfers) removed, or to be removed in check mode.
   returned: success
@@ -111,7 +132,7 @@ pruned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.staging import converge_stage, staged_path
+from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE, converge_stage, staged_path
 
 
 def main():
@@ -119,8 +140,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type='path', required=True),
-            dest=dict(type='path', default='/var/cache/airgap-packages'),
+            dest=dict(type='path', default=DEFAULT_STAGE),
             keep=dict(type='int', default=2),
+            settled=dict(type='list', elements='str', default=[]),
             digest=dict(type='str', required=True),
             archive=dict(type='path'),
         ),
@@ -133,7 +155,8 @@ def main():
                                                    module.check_mode)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned)
+    module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned,
+                     settled=False)
 
 
 if __name__ == '__main__':

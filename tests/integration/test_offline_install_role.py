@@ -205,6 +205,12 @@ def test_build_playbook_then_install_playbook_carry_caches_across_an_air_gap(
         assert installed.rc == 0, installed
         again = ansible.playbook(os.path.join(REPO, 'playbooks', 'install.yml'), extra_vars=carried)
         assert again.total('changed') == 0, again.stats
+        # Settled hosts: ship_cache answers from host_state's report without asking them, nothing is installed.
+        shipped = ship_results(again)
+        assert len(shipped) == 2 * len(fleet.names)
+        assert all(result['settled'] and result['transferred_bytes'] == 0 for result in shipped), shipped
+        installs = [task['status'] for task in again.tasks if task['action'] in STEP_ACTIONS[1:]]
+        assert installs == ['skipped'] * (2 * len(fleet.names)), installs
     finally:
         python_index.start()
         gem_source.start()

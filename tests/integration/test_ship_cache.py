@@ -111,3 +111,22 @@ def test_a_directory_without_a_manifest_is_refused_on_the_controller(tmp_path, o
     result = ship(fleet_ansible, str(tmp_path), host)
     assert result.get('failed') is True
     assert 'manifest.json' in result['msg']
+
+
+def test_a_digest_host_state_reported_settled_is_answered_without_asking_the_host(tmp_path, ansible):
+    src = str(tmp_path / 'cache')
+    digest = make_cache(src, [os.urandom(1000)])
+    # A host nobody can reach: only an answer that never connects can succeed.
+    inventory = tmp_path / 'inventory.ini'
+    inventory.write_text('gone ansible_host=10.250.255.254 ansible_connection=ssh ansible_ssh_common_args="-o ConnectTimeout=3"\n')
+    args = {'src': src, 'dest': STAGE, 'settled': ['0' * 64, digest]}
+    answered = ansible.module('gone', 'airgap.packages.ship_cache', args, inventory=str(inventory))['gone']
+    assert answered.get('failed') is not True and answered.get('unreachable') is not True, answered
+    assert answered['changed'] is False and answered['settled'] is True and answered['present'] is True
+    assert answered['transferred_bytes'] == 0 and answered['path'] == '%s/%s' % (STAGE, digest)
+
+    asked = ansible.module('gone', 'airgap.packages.ship_cache', dict(args, settled=['0' * 64]), inventory=str(inventory))['gone']
+    assert asked.get('unreachable') is True or asked.get('failed') is True, asked
+
+    wrong = ansible.module('gone', 'airgap.packages.ship_cache', dict(args, settled=digest), inventory=str(inventory))['gone']
+    assert wrong.get('failed') is True and 'settled must be a list of digests' in wrong['msg']
