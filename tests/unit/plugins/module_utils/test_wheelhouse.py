@@ -8,6 +8,7 @@ __metaclass__ = type
 import os
 import shutil
 import threading
+import tomllib
 
 import pytest
 
@@ -18,10 +19,6 @@ from ansible_collections.airgap.packages.plugins.module_utils.manifest import lo
 
 from sources import file_index, make_wheel
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    tomllib = None
 
 ARM39 = {'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
 X86_313 = {'version': '3.13', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
@@ -183,7 +180,6 @@ def test_one_cache_per_platform_each_with_its_own_closure(tmp_path, index):
     assert caches[1]['added'] == ['app-1.0-py3-none-any.whl']
 
 
-@pytest.mark.skipif(tomllib is None, reason='tomllib needs Python 3.11')
 def test_pylock_lists_every_wheel_by_relative_path_and_hash(tmp_path, index):
     _c, (cache,), _d = build(tmp_path, index, ['top'], pylock=True)
     with open(os.path.join(cache['path'], 'pylock.toml'), 'rb') as handle:
