@@ -56,33 +56,48 @@ def is_staged(root, digest):
     return True
 
 
-def receive_archive(root, digest, archive):
-    """Unpack archive into root/digest after checking it: all or nothing."""
+def stage_directory(root, digest, fill, mismatch):
+    """Let fill(directory) put a cache into a private directory under root, verify it, rename it to root/digest.
+
+    All or nothing: the directory named by the digest appears only once its manifest has that
+    digest and every artifact's size and sha256 match; whatever fill leaves on failure goes.
+    mismatch(actual_digest) words the error for a manifest that is not the expected one.
+    """
     final = staged_path(root, digest)
     if not os.path.isdir(root):
         os.makedirs(root, 0o755)
-    # One lock per staging root (it sits beside the root): receiving and pruning never overlap.
+    # One lock per staging root (it sits beside the root): staging and pruning never overlap.
     with environment_lock(root):
         incoming = private_tempdir(root, _INCOMING_PREFIX)
         try:
-            extract_contained(archive, incoming)
+            fill(incoming)
             manifest = load_manifest(incoming)
             if manifest.digest != digest:
-                raise VerificationError(
-                    'the received cache has manifest digest %s, the controller sent %s: the transfer was altered or '
-                    'the cache changed on the controller while shipping; run again' % (manifest.digest, digest))
+                raise VerificationError(mismatch(manifest.digest))
             verify_artifacts(incoming, manifest.artifacts)
             os.chmod(incoming, 0o755)
             if os.path.lexists(final):
                 shutil.rmtree(final)
             os.rename(incoming, final)
-        except (tarfile.TarError, EOFError) as exc:
-            raise VerificationError('the cache archive %s is incomplete or corrupt (%s); run again to ship it anew'
-                                    % (archive, exc))
         finally:
             if os.path.isdir(incoming):
                 shutil.rmtree(incoming)
     return final
+
+
+def receive_archive(root, digest, archive):
+    """Unpack archive into root/digest after checking it: all or nothing."""
+    def fill(incoming):
+        try:
+            extract_contained(archive, incoming)
+        except (tarfile.TarError, EOFError) as exc:
+            raise VerificationError('the cache archive %s is incomplete or corrupt (%s); run again to ship it anew'
+                                    % (archive, exc))
+
+    def mismatch(actual):
+        return ('the received cache has manifest digest %s, the controller sent %s: the transfer was altered or '
+                'the cache changed on the controller while shipping; run again' % (actual, digest))
+    return stage_directory(root, digest, fill, mismatch)
 
 
 def extract_contained(archive, dest):
@@ -137,9 +152,15 @@ def converge_stage(root, digest, archive=None, keep=2, check_mode=False):
     if not present and archive and not check_mode:
         receive_archive(root, digest, archive)
         present = received = True
-    pruned = stale_digests(root, keep, digest) if present else []
+    pruned = prune_stage(root, keep, digest, check_mode) if present else []
+    return present, received, pruned
+
+
+def prune_stage(root, keep, current, check_mode=False):
+    """Remove what stale_digests names (in check mode, only name it); returns the names."""
+    pruned = stale_digests(root, keep, current)
     if pruned and not check_mode:
         with environment_lock(root):
             for name in pruned:
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-    return present, received, pruned
+    return pruned

@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pull mode: a node fetches the cache its channel names for its environment key from a store.
+
+One pointer request answers a node that already holds the named cache. Otherwise the manifest
+is fetched and checked against the pointer's digest, the artifacts the node already holds in
+other staged caches are copied from there, the rest are downloaded, and the whole directory is
+verified and renamed into place by the staging code that ship_cache uses. Runs on targets:
+standard library only (boto3 for s3:// stores).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
+from ansible_collections.airgap.packages.plugins.module_utils.staging import (
+    is_staged, is_staged_name, prune_stage, stage_directory, staged_path,
+)
+from ansible_collections.airgap.packages.plugins.module_utils.store import (
+    StoreError, artifact_object, copy_limited, describe_index, read_index, read_manifest, read_pointer,
+)
+
+
+class FetchRequest:
+    """What fetch_cache is asked: which cache (channel, ecosystem, key) into which staging root."""
+
+    def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False):
+        self.channel = channel
+        self.ecosystem = ecosystem
+        self.key = key
+        self.dest = dest
+        self.keep = keep
+        self.check_mode = check_mode
+
+
+def fetch_cache(backend, request):
+    """Stage the cache the channel names for the key under request.dest; returns the module result."""
+    if request.keep < 1:
+        raise AirgapError('keep is %d: keep at least the fetched cache (1 or more)' % request.keep)
+    pointer = read_pointer(backend, request.channel, request.ecosystem, request.key)
+    if pointer is None:
+        index = read_index(backend, request.channel)
+        raise StoreError(
+            'the channel %s of the store %s has no %s cache for the environment key %s (this node\'s); the channel has '
+            '%s keys: %s. Publish a cache for this key (publish.yml with a host of this kind, or its platform '
+            'description), or point the node at the channel that has it'
+            % (request.channel, backend.url, request.ecosystem, request.key, request.ecosystem,
+               describe_index(index, request.ecosystem)),
+            key=request.key, channel=request.channel, keys=sorted(index.get(request.ecosystem) or {}))
+    digest = pointer.manifest
+    path = staged_path(request.dest, digest)
+    result = dict(changed=False, path=path, digest=digest, channel=request.channel, ecosystem=request.ecosystem,
+                  key=request.key, sequence=pointer.sequence, fetched=False, downloaded_bytes=0, downloaded=[],
+                  reused=[], pruned=[])
+    present = is_staged(request.dest, digest)
+    if not present:
+        manifest, data = read_manifest(backend, digest)
+        if (manifest.ecosystem, manifest.environment_key) != (request.ecosystem, request.key):
+            raise ManifestError('the pointer for %s key %s names manifest %s, which is a %s cache for key %s: the channel '
+                                'is inconsistent; publish it again' % (request.ecosystem, request.key, digest,
+                                                                      manifest.ecosystem, manifest.environment_key))
+        for artifact in manifest.artifacts:
+            check_filename(artifact.filename, digest)
+        reusable = reusable_copies(request.dest, digest)
+        result.update(changed=True, fetched=True)
+        if request.check_mode:
+            result['would_download_bytes'] = sum(a.size for a in manifest.artifacts if a.sha256 not in reusable)
+        else:
+            check_free_space(request.dest, sum(a.size for a in manifest.artifacts) + len(data))
+            stage_directory(request.dest, digest, _filler(backend, manifest, data, reusable, result),
+                            lambda actual: 'the fetched manifest reads as digest %s, not %s' % (actual, digest))
+            present = True
+    if present:
+        result['pruned'] = prune_stage(request.dest, request.keep, digest, request.check_mode)
+        result['changed'] = result['changed'] or bool(result['pruned'])
+    result['requests'] = backend.requests
+    return result
+
+
+def _filler(backend, manifest, data, reusable, result):
+    def fill(incoming):
+        with open(os.path.join(incoming, MANIFEST_NAME), 'wb') as handle:
+            handle.write(data)
+        for artifact in manifest.artifacts:
+            target = os.path.join(incoming, artifact.filename)
+            expected = (artifact.size, artifact.sha256)
+            local = reusable.get(artifact.sha256)
+            if local and _copy(local, target, artifact.size) == expected:
+                result['reused'].append(artifact.filename)
+                continue
+            name = artifact_object(artifact.sha256)
+            actual = backend.download(name, target, artifact.size)
+            result['downloaded_bytes'] += actual[0]
+            if actual != expected:
+                raise VerificationError(
+                    '%s (%s) is %d bytes with sha256 %s, the manifest lists %d bytes with sha256 %s: it was altered or '
+                    'truncated in the store; nothing was staged. Publish the cache again'
+                    % (backend.locate(name), artifact.filename, actual[0], actual[1], artifact.size, artifact.sha256),
+                    file=artifact.filename, store_object=backend.locate(name), expected_size=artifact.size,
+                    actual_size=actual[0], expected_sha256=artifact.sha256, actual_sha256=actual[1])
+            result['downloaded'].append(artifact.filename)
+    return fill
+
+
+def _copy(source, target, size):
+    try:
+        with open(source, 'rb') as handle:
+            return copy_limited(handle, target, size)
+    except (IOError, OSError):
+        return None
+
+
+def reusable_copies(root, digest):
+    """sha256 -> path of the artifacts that other staged caches under root list (verified again when copied)."""
+    found = {}
+    if not os.path.isdir(root):
+        return found
+    for name in sorted(os.listdir(root)):
+        cache = os.path.join(root, name)
+        if name == digest or not is_staged_name(name) or not os.path.isfile(os.path.join(cache, MANIFEST_NAME)):
+            continue
+        try:
+            artifacts = load_manifest(cache).artifacts
+        except AirgapError:
+            continue
+        for artifact in artifacts:
+            found.setdefault(artifact.sha256, os.path.join(cache, artifact.filename))
+    return found
+
+
+def check_filename(filename, digest):
+    """An artifact's file name from a store manifest is one plain path segment."""
+    if (not filename or filename != os.path.basename(filename) or filename in ('.', '..', MANIFEST_NAME)
+            or filename.startswith('.') or '\\' in filename):
+        raise ManifestError('the manifest %s lists the artifact file name %r, which is not a plain file name: refusing it'
+                            % (digest, filename))
+
+
+def check_free_space(root, needed):
+    if not os.path.isdir(root):
+        os.makedirs(root, 0o755)
+    stat = os.statvfs(root)
+    available = stat.f_bavail * stat.f_frsize
+    if available < needed:
+        raise AirgapError('the cache needs %d bytes under %s and its filesystem has %d available: free space (or lower '
+                          'keep) and run again' % (needed, root, available), required_bytes=needed, available_bytes=available)

@@ -1,0 +1,201 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: fetch_cache
+short_description: Pull the cache of this node's environment key from a store, verified
+version_added: 0.2.0
+description:
+  - Runs on the node itself (pull mode), for example from cloud-init user-data at boot, with no
+    controller involved.
+  - Reads the pointer of O(channel) for O(ecosystem) and O(key) from the store, then, unless the node
+    already holds that cache, the manifest the pointer names, and only the artifacts the node lacks.
+    Artifacts that another staged cache on the node already holds are copied from there.
+  - The manifest is used only when the sha256 of its bytes is the digest the pointer names, and every
+    artifact only when its size and sha256 match the manifest. The cache is assembled in a private
+    directory and renamed to O(dest)/<digest>/ only once it verifies, exactly as
+    M(airgap.packages.ship_cache) stages a pushed cache; an interrupted or altered download is never used.
+  - A node that holds the named cache already makes one request (the pointer) and reports no change.
+  - Staged digests beyond O(keep) are removed once the fetched one is in place.
+  - Install from RV(path) with M(airgap.packages.pip_offline) or M(airgap.packages.gem_offline).
+requirements:
+  - boto3, on the node, for C(s3://) stores.
+extends_documentation_fragment:
+  - airgap.packages.store
+options:
+  ecosystem:
+    description:
+      - Which cache of the node to fetch.
+    type: str
+    required: true
+    choices: [python, ruby]
+  key:
+    description:
+      - The node's environment key for O(ecosystem), as M(airgap.packages.platform_facts) reports it
+        (C(airgap_platform.python.key) or C(airgap_platform.ruby.key)).
+    type: str
+    required: true
+  dest:
+    description:
+      - Staging root on the node; the cache lands in O(dest)/<digest>/.
+    type: path
+    default: /var/cache/airgap-packages
+  keep:
+    description:
+      - How many staged digests to keep under O(dest), the fetched one included. Keeping the previous
+        cache makes a move back on the channel cost no download.
+    type: int
+    default: 2
+attributes:
+  check_mode:
+    support: full
+    description: Reads the pointer and, when the node lacks the cache, the manifest; reports what would be downloaded.
+  diff_mode:
+    support: none
+    description: Nothing to show beyond the digest and the files downloaded.
+  platform:
+    support: full
+    platforms: posix
+    description: Any POSIX host with Python 3; boto3 for C(s3://) stores.
+author:
+  - airgap.packages maintainers (@airgap-packages)
+"""
+
+EXAMPLES = r"""
+- name: Describe this node
+  airgap.packages.platform_facts:
+
+- name: Pull this node's wheel cache from the bucket behind the VPC endpoint
+  airgap.packages.fetch_cache:
+    store: s3://example-artifacts/airgap
+    endpoint_url: https://bucket.vpce-0abc-1234.s3.eu-west-1.vpce.amazonaws.com
+    region: eu-west-1
+    ecosystem: python
+    key: "{{ ansible_facts.airgap_platform.python.key }}"
+    dest: /var/cache/airgap-packages/python
+  register: pulled
+
+- name: Install from the pulled copy
+  airgap.packages.pip_offline:
+    cache: "{{ pulled.path }}"
+    virtualenv: /opt/app/venv
+
+- name: Pull the gem cache from the same tree served by a web server, on the canary channel
+  airgap.packages.fetch_cache:
+    store: https://mirror.example.internal/airgap
+    channel: canary
+    ecosystem: ruby
+    key: "{{ ansible_facts.airgap_platform.ruby.key }}"
+    dest: /var/cache/airgap-packages/ruby
+"""
+
+RETURN = r"""
+path:
+  description: Directory on the node that holds the verified cache.
+  returned: success
+  type: str
+  sample: /var/cache/airgap-packages/python/3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
+digest:
+  description: Digest of the manifest the channel's pointer names.
+  returned: success
+  type: str
+  sample: 3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
+channel:
+  description: The channel read.
+  returned: success
+  type: str
+  sample: stable
+ecosystem:
+  description: The ecosystem of the cache.
+  returned: success
+  type: str
+  sample: python
+key:
+  description: The environment key of the cache.
+  returned: success
+  type: str
+  sample: cp311-manylinux_2_36-x86_64-e1a41873
+sequence:
+  description: Sequence number of the pointer; it grows each time the pointer moves.
+  returned: success
+  type: int
+  sample: 3
+fetched:
+  description: Whether the cache was (or in check mode would be) staged by this task.
+  returned: success
+  type: bool
+  sample: false
+downloaded:
+  description: File names of the artifacts downloaded from the store.
+  returned: success
+  type: list
+  elements: str
+  sample: [six-1.17.0-py2.py3-none-any.whl]
+downloaded_bytes:
+  description: Bytes of artifacts downloaded from the store by this task.
+  returned: success
+  type: int
+  sample: 0
+would_download_bytes:
+  description: In check mode, the bytes of artifacts that would be downloaded.
+  returned: in check mode, when the node lacks the cache
+  type: int
+  sample: 11053
+reused:
+  description: File names of the artifacts copied from other caches staged on the node instead of downloaded.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+requests:
+  description: Requests made to the store (1 when the node already holds the cache).
+  returned: success
+  type: int
+  sample: 1
+pruned:
+  description: Staged digests (and leftovers of interrupted runs) removed, or to be removed in check mode.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.fetch_cache import FetchRequest, fetch_cache
+from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
+from ansible_collections.airgap.packages.plugins.module_utils.store import STORE_ARGUMENT_SPEC, open_store
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            STORE_ARGUMENT_SPEC,
+            ecosystem=dict(type='str', required=True, choices=['python', 'ruby']),
+            key=dict(type='str', required=True, no_log=False),
+            dest=dict(type='path', default=DEFAULT_STAGE),
+            keep=dict(type='int', default=2),
+        ),
+        required_together=[('access_key', 'secret_key')],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        backend = open_store(params, open_url=open_url)
+        result = fetch_cache(backend, FetchRequest(params['channel'], params['ecosystem'], params['key'], params['dest'],
+                                                   params['keep'], module.check_mode))
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
