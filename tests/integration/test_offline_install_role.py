@@ -127,7 +127,7 @@ def test_check_mode_reports_exactly_the_drifted_package_and_a_run_repairs_only_i
     assert check.rc == 0, check
     assert check.stats[clean]['changed'] == 0
     assert check.stats[drifted]['changed'] == 1
-    install = check.results('Install into each Python environment from the shipped wheel cache')
+    install = check.results('Install into each Python environment from the staged wheel cache')
     planned = [(change['name'], change['action']) for item in install[drifted]['results'] for change in item['changes']]
     assert planned == [('airgap-fixture-mid', 'install')]
     assert fleet.run(drifted, [VENV + '/bin/python', '-c', 'import airgap_fixture_mid']).returncode != 0
@@ -136,7 +136,7 @@ def test_check_mode_reports_exactly_the_drifted_package_and_a_run_repairs_only_i
     assert repair.rc == 0, repair
     assert repair.stats[clean]['changed'] == 0 and repair.stats[drifted]['changed'] == 1
     done = [(c['name'], c['action']) for item in repair.results(
-        'Install into each Python environment from the shipped wheel cache')[drifted]['results'] for c in item['changes']]
+        'Install into each Python environment from the staged wheel cache')[drifted]['results'] for c in item['changes']]
     assert done == [('airgap-fixture-mid', 'install')]
     assert ansible.playbook(SITE, extra_vars=role_vars).total('changed') == 0
 
