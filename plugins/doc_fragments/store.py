@@ -24,7 +24,7 @@ options:
     required: true
   channel:
     description:
-      - The channel: one pointer per channel and environment key names the cache it serves.
+      - The channel. One pointer per channel and environment key names the cache it serves.
       - Moving a pointer (publishing another cache, or an older one, to the channel) moves every
         node that pulls from it.
     type: str

@@ -61,9 +61,9 @@ def fetch_cache(backend, request):
     if not present:
         manifest, data = read_manifest(backend, digest)
         if (manifest.ecosystem, manifest.environment_key) != (request.ecosystem, request.key):
-            raise ManifestError('the pointer for %s key %s names manifest %s, which is a %s cache for key %s: the channel '
-                                'is inconsistent; publish it again' % (request.ecosystem, request.key, digest,
-                                                                      manifest.ecosystem, manifest.environment_key))
+            raise ManifestError(
+                'the pointer for %s key %s names manifest %s, which is a %s cache for key %s: the channel is inconsistent; '
+                'publish it again' % (request.ecosystem, request.key, digest, manifest.ecosystem, manifest.environment_key))
         for artifact in manifest.artifacts:
             check_filename(artifact.filename, digest)
         reusable = reusable_copies(request.dest, digest)

@@ -296,9 +296,9 @@ class HttpBackend(Backend):
             if status == 404:
                 raise NotInStore('%s is not in the store' % self.locate(name))
             if status in (401, 403):
-                raise StoreError('the store %s refused %s (HTTP %d): check the web server\'s access rules for this node'
+                raise StoreError('the store %s refused %s (HTTP %s): check the web server\'s access rules for this node'
                                  % (self.url, name, status))
-            reason = ('HTTP %d' % status) if status else str(getattr(exc, 'reason', None) or exc)
+            reason = ('HTTP %s' % status) if status else str(getattr(exc, 'reason', None) or exc)
             raise StoreError('cannot fetch %s (%s): check that this node reaches the store, then run again'
                              % (self.locate(name), reason))
 

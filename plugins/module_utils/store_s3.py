@@ -88,8 +88,8 @@ class S3Backend(Backend):
                 raise StoreError('the store %s refused the credentials (%s) for %s %s: check the access key, secret key or '
                                  'profile, and that they may %s this bucket'
                                  % (self.url, code, operation, name, 'write to' if operation == 'put_object' else 'read'))
-            raise StoreError('the store %s answered %s to %s %s: %s' % (self.url, code or 'an error', operation, name,
-                                                                       _safe(exc)))
+            raise StoreError('the store %s answered %s to %s %s: %s'
+                             % (self.url, code or 'an error', operation, name, _safe(exc)))
         except BotoCoreError as exc:
             raise StoreError('cannot reach the store %s (%s): check that this host reaches %s, then run again'
                              % (self.url, _safe(exc), self._client.meta.endpoint_url))

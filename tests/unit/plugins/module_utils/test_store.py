@@ -42,8 +42,8 @@ def store_of(path):
 
 
 def publish(store_dir, *src, **kwargs):
-    return publish_caches(open_store({'store': 'file://%s' % store_dir}, writable=True), PublishRequest(kwargs.get('channel', 'stable'), src,
-                                                              kwargs.get('manifests', ()), kwargs.get('check', False)))
+    request = PublishRequest(kwargs.get('channel', 'stable'), src, kwargs.get('manifests', ()), kwargs.get('check', False))
+    return publish_caches(open_store({'store': 'file://%s' % store_dir}, writable=True), request)
 
 
 def fetch(store_dir, stage, key=KEY, ecosystem='python', check=False, keep=2):
@@ -58,7 +58,7 @@ def two_caches(tmp_path):
 
 
 def test_publish_stores_artifacts_by_sha256_manifest_by_digest_and_a_pointer(tmp_path, two_caches):
-    first, _ = two_caches
+    first = two_caches[0]
     result = publish(tmp_path / 'store', str(tmp_path / 'c1'))
     assert result['changed'] and result['uploaded_bytes'] == 150
     for artifact in first.artifacts:
@@ -117,7 +117,7 @@ def test_an_interrupted_publish_leaves_the_pointer_where_it_was(tmp_path, two_ca
 
 
 def test_fetch_stages_the_cache_the_pointer_names_and_a_rerun_makes_one_request(tmp_path, two_caches):
-    first, _ = two_caches
+    first = two_caches[0]
     publish(tmp_path / 'store', str(tmp_path / 'c1'))
     result = fetch(tmp_path / 'store', tmp_path / 'stage')
     assert result['changed'] and result['digest'] == first.digest and result['downloaded_bytes'] == 150
@@ -157,7 +157,7 @@ def test_a_key_the_channel_lacks_is_named_with_the_keys_it_has(tmp_path, two_cac
 
 
 def test_an_artifact_altered_in_the_store_is_refused_and_nothing_is_staged(tmp_path, two_caches):
-    first, _ = two_caches
+    first = two_caches[0]
     publish(tmp_path / 'store', str(tmp_path / 'c1'))
     victim = os.path.join(str(tmp_path / 'store'), artifact_object(first.artifacts[1].sha256))
     with open(victim, 'wb') as handle:
@@ -169,7 +169,7 @@ def test_an_artifact_altered_in_the_store_is_refused_and_nothing_is_staged(tmp_p
 
 
 def test_a_manifest_that_does_not_hash_to_its_digest_is_refused(tmp_path, two_caches):
-    first, _ = two_caches
+    first = two_caches[0]
     publish(tmp_path / 'store', str(tmp_path / 'c1'))
     path = str(tmp_path / 'store' / 'manifests' / (first.digest + '.json'))
     with open(path, 'rb') as handle:
@@ -182,7 +182,7 @@ def test_a_manifest_that_does_not_hash_to_its_digest_is_refused(tmp_path, two_ca
 
 
 def test_a_pointer_naming_a_manifest_the_store_lacks_says_so(tmp_path, two_caches):
-    first, _ = two_caches
+    first = two_caches[0]
     publish(tmp_path / 'store', str(tmp_path / 'c1'))
     os.unlink(str(tmp_path / 'store' / 'manifests' / (first.digest + '.json')))
     with pytest.raises(NotInStore, match='has no manifest %s' % first.digest):
