@@ -1,6 +1,7 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the whole suite: offline hosts, local package sources, the ansible CLI."""
+"""Fixtures shared by the whole suite: offline hosts, local package sources, the ansible CLI, and the parts
+of pull mode: the endpoint address, an S3 endpoint on it, the node image."""
 
 import glob
 import os
@@ -10,8 +11,11 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'harness'))
 
+from endpoint import EndpointAddress  # noqa: E402
 from hosts import HostFleet  # noqa: E402
+from node_image import NodeImage  # noqa: E402
 from runner import REPO, Ansible, collections_root  # noqa: E402
+from s3 import S3Endpoint  # noqa: E402
 from sources import GemSource, PythonIndex  # noqa: E402
 
 # Build backend wheels downloaded by `make venv`, so that the fixture index can build sdists offline.
@@ -56,3 +60,27 @@ def ansible():
 def fleet_ansible(offline_hosts):
     """The ansible CLI with the session's offline hosts as inventory."""
     return Ansible(inventory=offline_hosts.inventory)
+
+
+@pytest.fixture(scope='session')
+def vpc_endpoint():
+    """The endpoint address on the root namespace's lo for the session; hosts reach it after fleet.reach(it)."""
+    with EndpointAddress() as endpoint:
+        yield endpoint.address
+
+
+@pytest.fixture(scope='session')
+def s3_endpoint(vpc_endpoint, tmp_path_factory):
+    """moto's S3 server on the endpoint address, refusing any but its users' keys (credentials: s3:*)."""
+    endpoint = S3Endpoint(str(tmp_path_factory.mktemp('s3-endpoint')), address=vpc_endpoint, authenticated=True).start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope='session')
+def node_image():
+    """The pull node image, built once per requirements file, with this working copy's collection.
+
+    Request it before starting the hosts that use it (see node_image.py).
+    """
+    return NodeImage().build().install_collection()

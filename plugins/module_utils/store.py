@@ -315,11 +315,16 @@ class HttpBackend(Backend):
     def download(self, name, path, limit):
         response = self._open(name)
         try:
-            return copy_limited(response, path, limit)
+            size, sha256 = copy_limited(response, path, limit)
         except AirgapError:
             raise
         except Exception as exc:
             raise StoreError('the transfer of %s broke off (%s): run again' % (self.locate(name), exc))
+        # A server that dies mid-body ends the stream early without an error; its Content-Length tells.
+        announced = response.headers.get('Content-Length') if getattr(response, 'headers', None) else None
+        if announced and announced.isdigit() and size < int(announced):
+            raise StoreError('the transfer of %s broke off after %d of %s bytes: run again' % (self.locate(name), size, announced))
+        return size, sha256
 
     def exists(self, name):
         try:

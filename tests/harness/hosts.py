@@ -81,10 +81,14 @@ class HostFleet:
     def __init__(self, state_dir):
         self.state_dir = os.path.abspath(state_dir)
         self.hosts = []
+        # Addresses of the root namespace that every host has a route to (see reach()).
+        self.reachable = []
         self.record = os.path.join(self.state_dir, 'fleet.json')
         if os.path.exists(self.record):
             with open(self.record) as handle:
-                self.hosts = [Host(**data) for data in json.load(handle)['hosts']]
+                data = json.load(handle)
+            self.hosts = [Host(**host) for host in data['hosts']]
+            self.reachable = data.get('reach', [])
 
     @property
     def inventory(self):
@@ -108,10 +112,14 @@ class HostFleet:
                 return host
         raise KeyError('no host %s in %s' % (name, self.state_dir))
 
-    def start(self, count, lower='/', hide=(), group='offline', name_prefix='host'):
-        """Start count hosts (in addition to any this fleet already runs) and write the inventory."""
+    def start(self, count, lower='/', hide=(), group='offline', name_prefix='host', reach=()):
+        """Start count hosts (in addition to any this fleet already runs) and write the inventory.
+
+        reach: addresses to route to, as reach() does; they apply to the hosts started later too.
+        """
         require_root_tools()
         os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+        self._add_reachable(reach)
         if not os.path.exists(self.key):
             run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'airgap-test-controller', '-f', self.key])
         hidden = list(DEFAULT_HIDDEN) + list(hide)
@@ -133,6 +141,16 @@ class HostFleet:
             raise
         self._write_inventory(group)
         return started
+
+    def reach(self, address):
+        """Let every host, running or started later, reach one address of the root namespace and still nothing else.
+
+        A /32 route through the host's own gateway, like a VPC endpoint: the address must be assigned on this
+        machine (EndpointAddress), or the traffic would leave it. The routes go with the namespaces.
+        """
+        self._add_reachable([address])
+        for host in self.hosts:
+            self._route(host, address)
 
     def stop(self):
         for host in self.hosts:
@@ -183,6 +201,8 @@ class HostFleet:
         run(in_ns + ['ip', 'addr', 'add', '%s/30' % host.address, 'dev', 'eth0'])
         run(in_ns + ['ip', 'link', 'set', 'eth0', 'up'])
         run(in_ns + ['ip', 'link', 'set', 'lo', 'up'])
+        for address in self.reachable:
+            self._route(host, address)
         config = {'hostname': host.name, 'lower': lower, 'hidden': hidden, 'files': os.path.join(host_dir, 'files'),
                   'mountpoint': os.path.join(host_dir, 'mnt')}
         os.makedirs(config['mountpoint'], exist_ok=True)
@@ -193,6 +213,20 @@ class HostFleet:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         host.pid = process.pid
         self._save()
+
+    def _add_reachable(self, addresses):
+        for address in addresses:
+            address = str(ipaddress.ip_address(address))
+            # A route to an address that is not on this machine would send the hosts' traffic off it.
+            if not run(['ip', '-o', 'addr', 'show', 'to', address]).stdout.strip():
+                raise RuntimeError('%s is not assigned on this machine: the hosts may only reach addresses here' % address)
+            if address not in self.reachable:
+                self.reachable.append(address)
+        self._save()
+
+    @staticmethod
+    def _route(host, address):
+        run(['ip', 'netns', 'exec', host.netns, 'ip', 'route', 'replace', '%s/32' % address, 'via', host.gateway])
 
     def _make_host_files(self, host, host_dir):
         files = os.path.join(host_dir, 'files')
@@ -218,7 +252,7 @@ class HostFleet:
         os.makedirs(self.state_dir, exist_ok=True)
         tmp = self.record + '.tmp'
         with open(tmp, 'w') as handle:
-            json.dump({'hosts': [host.to_dict() for host in self.hosts]}, handle, indent=1)
+            json.dump({'hosts': [host.to_dict() for host in self.hosts], 'reach': self.reachable}, handle, indent=1)
         os.rename(tmp, self.record)
 
     def _write_inventory(self, group):
@@ -337,6 +371,8 @@ def main(argv=None):
     parser.add_argument('--count', type=int, default=2)
     parser.add_argument('--lower', default='/', help='root filesystem the hosts see (a debootstrap dir for another release)')
     parser.add_argument('--hide', action='append', default=[], help='a path to hide on the hosts (repeatable)')
+    parser.add_argument('--reach', action='append', default=[],
+                        help='an address of this machine the hosts may reach, e.g. the endpoint address (repeatable)')
     args = parser.parse_args(argv)
     if args.action == 'stop-all':
         stop_all()
@@ -345,7 +381,7 @@ def main(argv=None):
         parser.error('--state-dir is required for %s' % args.action)
     fleet = HostFleet(args.state_dir)
     if args.action == 'start':
-        fleet.start(args.count, lower=args.lower, hide=args.hide)
+        fleet.start(args.count, lower=args.lower, hide=args.hide, reach=args.reach)
         print(fleet.inventory)
     elif args.action == 'stop':
         fleet.stop()
