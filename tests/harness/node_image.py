@@ -19,6 +19,7 @@ copy after install_collection() replaced it. A host that had not looked sees the
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -147,6 +148,41 @@ class NodeImage:
         with open(os.path.join(self.path, '.lock'), 'w') as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+class PullNode:
+    """An offline host that runs the pull playbook on itself from an image, as its boot script would.
+
+    Its runs report the host as localhost: the playbook runs on the node over the local connection.
+    """
+
+    VARS = '/etc/airgap/vars.yml'
+
+    def __init__(self, fleet, name, image, credentials=None):
+        self.fleet = fleet
+        self.name = name
+        self.image = image
+        self.credentials = credentials or {}
+
+    def write_vars(self, variables):
+        """What user-data would write: the role's variables, as /etc/airgap/vars.yml."""
+        self.fleet.run(self.name, ['sh', '-c', 'mkdir -p /etc/airgap && cat > %s' % self.VARS],
+                       input=json.dumps(variables), check=True)
+
+    def pull(self, variables=None):
+        """Run the pull playbook on the node; returns a runner.PlaybookRun."""
+        from runner import PlaybookRun, results_document
+        if variables is not None:
+            self.write_vars(variables)
+        argv = self.image.pull_argv(extra_vars_file=self.VARS, results=True)
+        # As an instance profile would: the credentials reach boto3 through its standard chain.
+        argv[1:1] = ['AWS_ACCESS_KEY_ID=%s' % self.credentials.get('aws_access_key_id', ''),
+                     'AWS_SECRET_ACCESS_KEY=%s' % self.credentials.get('aws_secret_access_key', '')]
+        completed = self.fleet.run(self.name, argv, timeout=900)
+        return PlaybookRun(completed, results_document(completed.stdout))
+
+    def sh(self, command):
+        return self.fleet.run(self.name, ['sh', '-c', command])
 
 
 def _ignored(_directory, names):

@@ -43,7 +43,7 @@ def ansible_env(extra=None):
 RESULTS_CALLBACK = {'ANSIBLE_STDOUT_CALLBACK': 'airgap_results', 'ANSIBLE_CALLBACK_PLUGINS': os.path.join(HARNESS, 'callback')}
 
 
-def _results_document(stdout):
+def results_document(stdout):
     for line in reversed(stdout.splitlines()):
         if line.startswith('{"tasks"'):
             return json.loads(line)
@@ -89,7 +89,7 @@ class Ansible:
         argv += ['--diff'] if diff else []
         env = ansible_env(dict(self.env, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', **RESULTS_CALLBACK))
         completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-        run = PlaybookRun(completed, _results_document(completed.stdout))
+        run = PlaybookRun(completed, results_document(completed.stdout))
         results = dict((task['host'], task['result']) for task in run.tasks)
         if not results:
             raise AssertionError('ansible returned no result: %r' % run)
@@ -106,7 +106,7 @@ class Ansible:
         argv += ['--limit', limit] if limit else []
         run_env = ansible_env(dict(self.env, **dict(env or {}, **RESULTS_CALLBACK)))
         completed = subprocess.run(argv, capture_output=True, text=True, env=run_env, check=False)
-        return PlaybookRun(completed, _results_document(completed.stdout))
+        return PlaybookRun(completed, results_document(completed.stdout))
 
 
 # An environment: keyword the modules ignore; the wheel_cache and gem_cache action plugins run the module for it.

@@ -18,7 +18,8 @@ import uuid
 import pytest
 
 from hosts import HostFleet
-from runner import REPO, Ansible, PlaybookRun, _results_document, local_tasks
+from node_image import PullNode
+from runner import REPO, Ansible, local_tasks
 from sources import make_wheel
 from storeserver import StoreWebServer
 
@@ -28,40 +29,9 @@ PUBLISH = os.path.join(REPO, 'playbooks', 'publish.yml')
 VENV = '/opt/pull-test/venv'
 GEM_HOME = '/opt/pull-test/gems'
 STAGE = '/var/cache/airgap-pull-test'
-NODE_VARS = '/etc/airgap/vars.yml'
 FETCH_PYTHON = "Fetch the wheel cache of this node's Python key from the store"
 FETCH_GEMS = "Fetch the gem cache of this node's Ruby key from the store"
 SUMMARY = 'Report what this host received and what changed'
-
-
-class Node:
-    """One offline host of a fleet that runs the pull playbook on itself, as its boot script would.
-
-    Its runs report the host as localhost: the playbook runs on the node over the local connection.
-    """
-
-    def __init__(self, fleet, name, image, credentials=None):
-        self.fleet = fleet
-        self.name = name
-        self.image = image
-        self.credentials = credentials or {}
-
-    def write_vars(self, variables):
-        self.fleet.run(self.name, ['sh', '-c', 'mkdir -p /etc/airgap && cat > %s' % NODE_VARS],
-                       input=json.dumps(variables), check=True)
-
-    def pull(self, variables=None):
-        if variables is not None:
-            self.write_vars(variables)
-        argv = self.image.pull_argv(extra_vars_file=NODE_VARS, results=True)
-        # As an instance profile would: the credentials reach boto3 through its standard chain.
-        argv[1:1] = ['AWS_ACCESS_KEY_ID=%s' % self.credentials.get('aws_access_key_id', ''),
-                     'AWS_SECRET_ACCESS_KEY=%s' % self.credentials.get('aws_secret_access_key', '')]
-        completed = self.fleet.run(self.name, argv, timeout=600)
-        return PlaybookRun(completed, _results_document(completed.stdout))
-
-    def sh(self, command):
-        return self.fleet.run(self.name, ['sh', '-c', command])
 
 
 def node_vars(store, python=None, gems=None, **extra):
@@ -134,7 +104,7 @@ def test_nodes_started_after_one_publish_pull_real_packages_from_s3_concurrently
     try:
         fleet.start(5, reach=[s3_endpoint.address])
         reader = s3_endpoint.credentials_of('reader') if s3_endpoint.authenticated else credentials
-        nodes = [Node(fleet, name, node_image, reader) for name in fleet.names]
+        nodes = [PullNode(fleet, name, node_image, reader) for name in fleet.names]
         for node in nodes:
             node.write_vars(variables)
         before = len(s3_endpoint.requests())
@@ -217,7 +187,7 @@ def pull_fleet(tmp_path_factory, node_image, vpc_endpoint):
 @pytest.fixture
 def clean_nodes(pull_fleet, node_image, s3_endpoint):
     """The pull fleet's nodes with nothing staged or installed by an earlier test."""
-    nodes = [Node(pull_fleet, name, node_image, s3_endpoint.credentials) for name in pull_fleet.names]
+    nodes = [PullNode(pull_fleet, name, node_image, s3_endpoint.credentials) for name in pull_fleet.names]
     for node in nodes:
         node.sh('rm -rf %s %s %s /etc/airgap' % (STAGE, VENV, os.path.dirname(VENV)))
     return nodes
