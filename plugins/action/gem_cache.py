@@ -19,7 +19,7 @@ from ansible_collections.airgap.packages.plugins.plugin_utils.current_cache impo
 
 class ActionModule(CurrentCacheAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
-    MODULE_ONLY_OPTIONS = ('use_gemrc_sources', 'refresh')
+    MODULE_ONLY_OPTIONS = ('use_gemrc_sources', 'refresh', 'signing_key', 'trusted_keys')
 
     def current_result(self, params, check_mode, diff):
         get_bin_path('ruby')  # raises, as the module fails, when there is none

@@ -16,10 +16,11 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
 from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
 
 MODULE = 'airgap.packages.ship_cache'
-EXTRA_FILES = (MANIFEST_NAME, 'pylock.toml')
+EXTRA_FILES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, 'pylock.toml')
 
 
 def write_archive(src, manifest, archive):
@@ -35,7 +36,7 @@ def write_archive(src, manifest, archive):
 class ActionModule(ActionBase):
     # The remote temp dir is made only when an archive is sent: a settled or present cache costs no more.
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('src', 'dest', 'keep', 'settled'))
+    _VALID_ARGS = frozenset(('src', 'dest', 'keep', 'settled', 'trusted_keys'))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -21,7 +21,7 @@ from ansible_collections.airgap.packages.plugins.plugin_utils.current_cache impo
 
 class ActionModule(CurrentCacheAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
-    MODULE_ONLY_OPTIONS = ('use_pip_config', 'refresh')
+    MODULE_ONLY_OPTIONS = ('use_pip_config', 'refresh', 'signing_key', 'trusted_keys')
 
     def current_result(self, params, check_mode, diff):
         # A current cache is reported alike in check mode: there is nothing to plan.

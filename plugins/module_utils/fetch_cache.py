@@ -14,35 +14,39 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX, SignatureError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
 from ansible_collections.airgap.packages.plugins.module_utils.staging import (
     is_staged, is_staged_name, prune_stage, stage_directory, staged_path,
 )
 from ansible_collections.airgap.packages.plugins.module_utils.store import (
-    StoreError, artifact_object, copy_limited, describe_index, read_index, read_manifest, read_pointer,
+    StoreError, artifact_object, copy_limited, describe_index, pointer_object, read_index, read_manifest, read_pointer,
 )
 
 
 class FetchRequest:
     """What fetch_cache is asked: which cache (channel, ecosystem, key) into which staging root."""
 
-    def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False):
+    def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False, trust=None):
         self.channel = channel
         self.ecosystem = ecosystem
         self.key = key
         self.dest = dest
         self.keep = keep
         self.check_mode = check_mode
+        self.trust = trust  # a signing.Trust: pointers and manifests must be signed by its keys
 
 
 def fetch_cache(backend, request):
     """Stage the cache the channel names for the key under request.dest; returns the module result."""
     if request.keep < 1:
         raise AirgapError('keep is %d: keep at least the fetched cache (1 or more)' % request.keep)
-    pointer = read_pointer(backend, request.channel, request.ecosystem, request.key)
+    pointer = read_pointer(backend, request.channel, request.ecosystem, request.key, request.trust)
     if pointer is None:
         index = read_index(backend, request.channel)
         raise StoreError(
@@ -52,14 +56,16 @@ def fetch_cache(backend, request):
             % (request.channel, backend.url, request.ecosystem, request.key, request.ecosystem,
                describe_index(index, request.ecosystem)),
             key=request.key, channel=request.channel, keys=sorted(index.get(request.ecosystem) or {}))
+    if request.trust is not None:
+        refuse_replay(request, pointer, backend.locate(pointer_object(request.channel, request.ecosystem, request.key)))
     digest = pointer.manifest
     path = staged_path(request.dest, digest)
     result = dict(changed=False, path=path, digest=digest, channel=request.channel, ecosystem=request.ecosystem,
                   key=request.key, sequence=pointer.sequence, fetched=False, downloaded_bytes=0, downloaded=[],
                   reused=[], pruned=[])
-    present = is_staged(request.dest, digest)
+    present = is_staged(request.dest, digest, request.trust)
     if not present:
-        manifest, data = read_manifest(backend, digest)
+        manifest, data, signature = read_manifest(backend, digest, request.trust)
         if (manifest.ecosystem, manifest.environment_key) != (request.ecosystem, request.key):
             raise ManifestError(
                 'the pointer for %s key %s names manifest %s, which is a %s cache for key %s: the channel is inconsistent; '
@@ -72,9 +78,12 @@ def fetch_cache(backend, request):
             result['would_download_bytes'] = sum(a.size for a in manifest.artifacts if a.sha256 not in reusable)
         else:
             check_free_space(request.dest, sum(a.size for a in manifest.artifacts) + len(data))
-            stage_directory(request.dest, digest, _filler(backend, manifest, data, reusable, result),
-                            lambda actual: 'the fetched manifest reads as digest %s, not %s' % (actual, digest))
+            stage_directory(request.dest, digest, _filler(backend, manifest, data, signature, reusable, result),
+                            lambda actual: 'the fetched manifest reads as digest %s, not %s' % (actual, digest),
+                            request.trust)
             present = True
+    if present and request.trust is not None and not request.check_mode:
+        remember_pointer(request, pointer)
     if present:
         result['pruned'] = prune_stage(request.dest, request.keep, digest, request.check_mode)
         result['changed'] = result['changed'] or bool(result['pruned'])
@@ -82,10 +91,13 @@ def fetch_cache(backend, request):
     return result
 
 
-def _filler(backend, manifest, data, reusable, result):
+def _filler(backend, manifest, data, signature, reusable, result):
     def fill(incoming):
         with open(os.path.join(incoming, MANIFEST_NAME), 'wb') as handle:
             handle.write(data)
+        if signature is not None:
+            with open(os.path.join(incoming, MANIFEST_NAME + SIGNATURE_SUFFIX), 'wb') as handle:
+                handle.write(signature)
         for artifact in manifest.artifacts:
             target = os.path.join(incoming, artifact.filename)
             expected = (artifact.size, artifact.sha256)
@@ -105,6 +117,41 @@ def _filler(backend, manifest, data, reusable, result):
                     actual_size=actual[0], expected_sha256=artifact.sha256, actual_sha256=actual[1])
             result['downloaded'].append(artifact.filename)
     return fill
+
+
+def _seen_path(request):
+    return os.path.join(request.dest, '.pointers', request.channel, request.key + '.json')
+
+
+def refuse_replay(request, pointer, origin):
+    """With trusted keys, a signed pointer older than one this node already followed is a replay: refuse it."""
+    try:
+        with open(_seen_path(request)) as handle:
+            seen = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return
+    older = pointer.sequence < seen.get('sequence', 0)
+    forked = pointer.sequence == seen.get('sequence') and pointer.manifest != seen.get('manifest')
+    if older or forked:
+        raise SignatureError(
+            'the pointer %s has sequence %d (manifest %s), and this node already followed sequence %d (manifest %s): '
+            'it is a replayed or stale pointer; refusing it. A rollback is published as a new pointer (publish_cache '
+            'with manifests), which has a higher sequence' % (origin, pointer.sequence, pointer.manifest,
+                                                              seen.get('sequence', 0), seen.get('manifest')),
+            file=origin, sequence=pointer.sequence, seen_sequence=seen.get('sequence'))
+
+
+def remember_pointer(request, pointer):
+    path = _seen_path(request)
+    try:
+        with open(path) as handle:
+            if json.load(handle).get('sequence', 0) >= pointer.sequence:
+                return
+    except (IOError, OSError, ValueError):
+        pass
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path), 0o700)
+    atomic_write_bytes(path, json.dumps({'sequence': pointer.sequence, 'manifest': pointer.manifest}).encode('ascii'))
 
 
 def _copy(source, target, size):

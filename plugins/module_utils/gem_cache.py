@@ -32,6 +32,7 @@ from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver impor
 from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import (
     GemRequest, closure, gem_filename, locked_gems_for, merge_requests, parse_gem_request, parse_gemfile_lock,
     parse_targets)
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
     Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file,
     strip_credentials, write_manifest)
@@ -54,6 +55,7 @@ ARGUMENT_SPEC = dict(
     dest=dict(type='path', required=True),
     prune=dict(type='bool', default=True),
     refresh=dict(type='bool', default=False),
+    **dict(SIGNING_ARGUMENT_SPEC, **TRUST_ARGUMENT_SPEC)
 )
 
 GemCacheRequest = namedtuple('GemCacheRequest', ['gems', 'asked', 'lockfile', 'lock_origin', 'sources', 'targets', 'dest',

@@ -19,6 +19,7 @@ from ansible_collections.airgap.packages.plugins.module_utils import gem_plan, g
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
+from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import changes_as_dicts, plan_diff
 
 
@@ -26,7 +27,7 @@ class GemOfflineRequest:
     """The module's options, as plain values."""
 
     def __init__(self, cache, gems=(), install_dir=None, user_install=False, bindir=None, executable='gem',
-                 state='present', sync=False, document=False):
+                 state='present', sync=False, document=False, trusted_keys=None):
         self.cache = os.path.abspath(cache)
         self.gems = list(gems or [])
         self.install_dir = os.path.abspath(install_dir) if install_dir else None
@@ -36,6 +37,7 @@ class GemOfflineRequest:
         self.state = state
         self.sync = bool(sync)
         self.document = bool(document)
+        self.trusted_keys = trusted_keys
 
 
 class _Plan:
@@ -61,7 +63,7 @@ class GemOffline:
         request = self.request
         if request.state == 'absent' and request.sync:
             raise AirgapError('sync removes gems the manifest does not list and only applies to state=present; drop sync or use state=present')
-        manifest = load_manifest(request.cache)
+        manifest = load_manifest(request.cache, trust_from(request.trusted_keys))
         self.manifest = manifest
         self.command = gem_target.locate_gem(request.executable, self.environ.get('PATH', os.defpath))
         plan = self._plan()

@@ -29,11 +29,12 @@ def staged_digests(root):
     return sorted(name for name in os.listdir(root) if is_staged_name(name) and os.path.isdir(os.path.join(root, name)))
 
 
-def settled_digests(root, keep, matches):
-    """The staged digests whose copy verifies, that leave nothing to prune, and whose path satisfies matches."""
+def settled_digests(root, keep, matches, trust=None):
+    """The staged digests whose copy verifies (signed by a trusted key, with trust), that leave nothing to prune,
+    and whose path satisfies matches."""
     settled = []
     for digest in staged_digests(root):
-        if stale_digests(root, keep, digest) or not is_staged(root, digest):
+        if stale_digests(root, keep, digest) or not is_staged(root, digest, trust):
             continue
         try:
             if matches(os.path.join(root, digest)):
@@ -43,27 +44,28 @@ def settled_digests(root, keep, matches):
     return settled
 
 
-def python_environments_match(environments):
+def python_environments_match(environments, trusted_keys=None):
     """matches(cache) for settled_digests: each virtualenv exists and pip_offline would change nothing in it."""
     def matches(cache):
         for environment in environments:
             if not python_env.is_virtualenv(environment['virtualenv']):
                 return False
             request = Request(cache=cache, packages=environment['packages'], virtualenv=environment['virtualenv'],
-                              python=environment['python'], sync=environment['sync'], check_mode=True)
+                              python=environment['python'], sync=environment['sync'], check_mode=True,
+                              trusted_keys=trusted_keys)
             if PipOffline(request).plan().changes:
                 return False
         return True
     return matches
 
 
-def gems_match(install_dir, gems):
+def gems_match(install_dir, gems, trusted_keys=None):
     """matches(cache) for settled_digests: gem_offline would change nothing in install_dir."""
     def matches(cache):
-        request = GemOfflineRequest(cache=cache, gems=gems, install_dir=install_dir)
+        request = GemOfflineRequest(cache=cache, gems=gems, install_dir=install_dir, trusted_keys=trusted_keys)
         return not GemOffline(request, check_mode=True).run()['changed']
     return matches
 
 
-def holdings(root, keep, matches):
-    return {'stage': root, 'staged': staged_digests(root), 'settled': settled_digests(root, keep, matches)}
+def holdings(root, keep, matches, trust=None):
+    return {'stage': root, 'staged': staged_digests(root), 'settled': settled_digests(root, keep, matches, trust)}

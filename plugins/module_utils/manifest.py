@@ -16,6 +16,7 @@ import os
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX, read_signature
 
 try:
     from urllib.parse import urlsplit, urlunsplit
@@ -162,8 +163,8 @@ def manifest_path(cache_dir):
     return os.path.join(cache_dir, MANIFEST_NAME)
 
 
-def load_manifest(cache_dir):
-    """Read and validate the manifest of a cache directory."""
+def load_manifest(cache_dir, trust=None):
+    """Read and validate the manifest of a cache directory; with trust (a signing.Trust), also its signature."""
     path = manifest_path(cache_dir)
     try:
         with open(path, 'rb') as handle:
@@ -172,13 +173,24 @@ def load_manifest(cache_dir):
         raise ManifestError('cannot read %s (%s): is %s a cache built by airgap.packages?' % (path, exc.strerror or exc, cache_dir))
     except ValueError as exc:
         raise ManifestError('%s is not valid JSON (%s); rebuild the cache' % (path, exc))
-    return Manifest.from_dict(data, origin=path)
+    manifest = Manifest.from_dict(data, origin=path)
+    if trust is not None:
+        # What is signed is the canonical JSON, the digest's own bytes, whatever layout the file has.
+        trust.verify(manifest.canonical_bytes(), read_signature(path), path)
+    return manifest
 
 
 def write_manifest(cache_dir, manifest):
-    """Write the manifest atomically (temp file + rename) and return its digest."""
+    """Write the manifest atomically (temp file + rename) and return its digest.
+
+    A signature of an earlier manifest goes: it no longer signs what the file says (the builder signs anew).
+    """
     data = json.dumps(manifest.to_dict(), sort_keys=True, indent=2).encode('utf-8') + b'\n'
     atomic_write_bytes(manifest_path(cache_dir), data)
+    try:
+        os.unlink(manifest_path(cache_dir) + SIGNATURE_SUFFIX)
+    except OSError:
+        pass
     return manifest.digest
 
 

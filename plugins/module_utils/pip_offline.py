@@ -28,6 +28,7 @@ from ansible_collections.airgap.packages.plugins.module_utils import python_env
 from ansible_collections.airgap.packages.plugins.module_utils.errors import InstallError, ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
+from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
     REMOVE, changes_as_dicts, compare_versions, plan_changes, plan_diff)
 from ansible_collections.airgap.packages.plugins.module_utils.python_probe import normalise_name
@@ -42,7 +43,7 @@ class Request:
     """The module's options, already validated by Ansible."""
 
     def __init__(self, cache, packages=None, virtualenv=None, python=None, state='present', sync=False, installer='auto',
-                 compile_bytecode=True, break_system_packages=False, check_mode=False, tmpdir=None):
+                 compile_bytecode=True, break_system_packages=False, check_mode=False, tmpdir=None, trusted_keys=None):
         self.cache = os.path.abspath(cache)
         self.packages = [normalise_name(p) for p in (packages or [])]
         self.virtualenv = os.path.abspath(virtualenv) if virtualenv else None
@@ -54,6 +55,7 @@ class Request:
         self.break_system_packages = break_system_packages
         self.check_mode = check_mode
         self.tmpdir = tmpdir
+        self.trusted_keys = trusted_keys
 
 
 class Plan:
@@ -82,7 +84,7 @@ class PipOffline:
         self.request = request
         self.runner = runner or python_env.Runner()
         self.warn = warn or (lambda message: None)
-        self.manifest = load_manifest(request.cache)
+        self.manifest = load_manifest(request.cache, trust_from(request.trusted_keys))
         if self.manifest.ecosystem != 'python':
             raise ManifestError('%s holds a %s cache; pip_offline installs Python wheel caches'
                                 % (request.cache, self.manifest.ecosystem))

@@ -21,18 +21,20 @@ from ansible_collections.airgap.packages.plugins.module_utils.errors import Airg
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
     ECOSYSTEMS, MANIFEST_NAME, load_manifest, verify_artifacts,
 )
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
 from ansible_collections.airgap.packages.plugins.module_utils.store import (
     Pointer, artifact_object, check_name, index_bytes, index_object, manifest_object, pointer_object, read_index,
-    read_manifest, read_pointer, utc_now,
+    read_manifest, read_optional, read_pointer, utc_now,
 )
 
 
 class PublishRequest:
-    def __init__(self, channel, src=(), manifests=(), check_mode=False):
+    def __init__(self, channel, src=(), manifests=(), check_mode=False, signer=None):
         self.channel = channel
         self.src = list(src)
         self.manifests = list(manifests)
         self.check_mode = check_mode
+        self.signer = signer  # a signing.Signer, or None to publish unsigned
 
 
 def cache_directories(paths):
@@ -58,7 +60,8 @@ def publish_caches(backend, request):
     if not request.src and not request.manifests:
         raise AirgapError('nothing to publish: give src (cache directories) or manifests (digests the store holds)')
     result = dict(changed=False, store=backend.url, channel=request.channel, uploaded=[], uploaded_bytes=0,
-                  reused_artifacts=0, manifests=[], pointers=[])
+                  reused_artifacts=0, manifests=[], signed=[], pointers=[])
+    signer = request.signer
     targets = []  # (manifest, its cache directory, or None for a manifest the store holds already)
     for cache in cache_directories(request.src):
         manifest = load_manifest(cache)
@@ -66,8 +69,7 @@ def publish_caches(backend, request):
         verify_artifacts(cache, manifest.artifacts)
         targets.append((manifest, cache))
     for digest in request.manifests:
-        manifest, _data = read_manifest(backend, digest)
-        targets.append((manifest, None))
+        targets.append((read_manifest(backend, digest)[0], None))
     chosen = {}
     for manifest, cache in targets:
         check_name('key', manifest.environment_key)
@@ -100,17 +102,24 @@ def publish_caches(backend, request):
             if not request.check_mode:
                 backend.write(name, manifest.canonical_bytes())
             result['manifests'].append(manifest.digest)
+        # The signature is in the store before any pointer names the manifest.
+        if signer is not None and not signer.has_signed(manifest.canonical_bytes(),
+                                                        read_optional(backend, name + SIGNATURE_SUFFIX)):
+            if not request.check_mode:
+                backend.write(name + SIGNATURE_SUFFIX, signer.sign(manifest.canonical_bytes()))
+            result['signed'].append(manifest.digest)
 
     moved = False
     for (ecosystem, key), (manifest, _cache) in sorted(chosen.items()):
         current = read_pointer(backend, request.channel, ecosystem, key)
+        resign = signer is not None and current is not None and not signer.has_signed(current.payload(), current.signature)
         entry = dict(ecosystem=ecosystem, key=key, digest=manifest.digest, previous=current.manifest if current else None,
-                     changed=current is None or current.manifest != manifest.digest)
+                     changed=current is None or current.manifest != manifest.digest or resign)
         if entry['changed']:
             pointer = (current.moved_to(manifest.digest) if current
                        else Pointer(request.channel, ecosystem, key, manifest.digest, published=utc_now()))
             if not request.check_mode:
-                backend.write(pointer_object(request.channel, ecosystem, key), pointer.to_bytes())
+                backend.write(pointer_object(request.channel, ecosystem, key), pointer.signed(signer).to_bytes())
             entry['sequence'] = pointer.sequence
             moved = True
         else:
@@ -125,6 +134,6 @@ def publish_caches(backend, request):
         if not request.check_mode:
             backend.write(index_object(request.channel), index_bytes(request.channel, index))
         moved = True
-    result['changed'] = bool(result['uploaded'] or result['manifests'] or moved)
+    result['changed'] = bool(result['uploaded'] or result['manifests'] or result['signed'] or moved)
     result['requests'] = backend.requests
     return result

@@ -41,13 +41,14 @@ def staged_path(root, digest):
     return os.path.join(root, digest)
 
 
-def is_staged(root, digest):
-    """True when root/digest holds a cache whose manifest has that digest and whose artifacts verify."""
+def is_staged(root, digest, trust=None):
+    """True when root/digest holds a cache whose manifest has that digest (signed by a trusted key, with trust)
+    and whose artifacts verify."""
     path = staged_path(root, digest)
     if not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
         return False
     try:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, trust)
         if manifest.digest != digest:
             return False
         verify_artifacts(path, manifest.artifacts)
@@ -56,12 +57,13 @@ def is_staged(root, digest):
     return True
 
 
-def stage_directory(root, digest, fill, mismatch):
+def stage_directory(root, digest, fill, mismatch, trust=None):
     """Let fill(directory) put a cache into a private directory under root, verify it, rename it to root/digest.
 
     All or nothing: the directory named by the digest appears only once its manifest has that
     digest and every artifact's size and sha256 match; whatever fill leaves on failure goes.
-    mismatch(actual_digest) words the error for a manifest that is not the expected one.
+    mismatch(actual_digest) words the error for a manifest that is not the expected one; with trust, the
+    manifest must also be signed by a trusted key.
     """
     final = staged_path(root, digest)
     if not os.path.isdir(root):
@@ -71,7 +73,7 @@ def stage_directory(root, digest, fill, mismatch):
         incoming = private_tempdir(root, _INCOMING_PREFIX)
         try:
             fill(incoming)
-            manifest = load_manifest(incoming)
+            manifest = load_manifest(incoming, trust)
             if manifest.digest != digest:
                 raise VerificationError(mismatch(manifest.digest))
             verify_artifacts(incoming, manifest.artifacts)
@@ -85,7 +87,7 @@ def stage_directory(root, digest, fill, mismatch):
     return final
 
 
-def receive_archive(root, digest, archive):
+def receive_archive(root, digest, archive, trust=None):
     """Unpack archive into root/digest after checking it: all or nothing."""
     def fill(incoming):
         try:
@@ -97,7 +99,7 @@ def receive_archive(root, digest, archive):
     def mismatch(actual):
         return ('the received cache has manifest digest %s, the controller sent %s: the transfer was altered or '
                 'the cache changed on the controller while shipping; run again' % (actual, digest))
-    return stage_directory(root, digest, fill, mismatch)
+    return stage_directory(root, digest, fill, mismatch, trust)
 
 
 def extract_contained(archive, dest):
@@ -141,16 +143,16 @@ def stale_digests(root, keep, current):
     return sorted(staged[max(keep - 1, 0):]) + sorted(leftovers)
 
 
-def converge_stage(root, digest, archive=None, keep=2, check_mode=False):
+def converge_stage(root, digest, archive=None, keep=2, check_mode=False, trust=None):
     """Make root/digest hold the verified cache (from archive when it does not yet), then prune.
 
     Returns (present, received, pruned). Older caches go only once this one is in place, so a
     failed ship leaves the host what it had.
     """
-    present = is_staged(root, digest)
+    present = is_staged(root, digest, trust)
     received = False
     if not present and archive and not check_mode:
-        receive_archive(root, digest, archive)
+        receive_archive(root, digest, archive, trust)
         present = received = True
     pruned = prune_stage(root, keep, digest, check_mode) if present else []
     return present, received, pruned

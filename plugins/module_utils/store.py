@@ -14,8 +14,9 @@ behind a web server, read only). Its layout under the URL:
 
 A store is read only through pointers and manifests: a manifest is used only when the sha256
 of its bytes is the digest the pointer names, and an artifact only when its size and sha256
-are those the manifest lists. A signature, when there is one, sits beside the file it signs
-(``<file>.sig``), so signing adds files without changing the layout.
+are those the manifest lists. A manifest's signature sits beside it (``manifests/<digest>.json.sig``,
+written before any pointer names the manifest); a pointer carries its own signature inside, so
+that a node never reads a new pointer with an old signature. See signing.py.
 
 Runs on the controller and on targets: standard library only (the S3 backend imports boto3
 when it is used).
@@ -36,6 +37,7 @@ import time
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import ECOSYSTEMS, Manifest, canonical_json, strip_credentials
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
 
 try:
     from urllib.parse import quote, urlsplit
@@ -115,7 +117,7 @@ class Pointer:
 
     FIELDS = ('channel', 'ecosystem', 'key', 'manifest', 'sequence', 'previous', 'published')
 
-    def __init__(self, channel, ecosystem, key, manifest, sequence=1, previous='', published=''):
+    def __init__(self, channel, ecosystem, key, manifest, sequence=1, previous='', published='', signature=None):
         self.channel = channel
         self.ecosystem = ecosystem
         self.key = key
@@ -123,10 +125,24 @@ class Pointer:
         self.sequence = int(sequence)
         self.previous = previous or ''
         self.published = published or ''
+        self.signature = signature  # bytes of an SSH signature of payload(), or None
 
-    def to_bytes(self):
+    def payload(self):
+        """The bytes a signature covers: every field but the signature, canonical."""
         data = dict((field, getattr(self, field)) for field in self.FIELDS)
         data['schema'] = POINTER_SCHEMA
+        return canonical_json(data)
+
+    def signed(self, signer):
+        """This pointer with signer's signature (itself when signer is None)."""
+        if signer is not None:
+            self.signature = signer.sign(self.payload())
+        return self
+
+    def to_bytes(self):
+        data = json.loads(self.payload().decode('ascii'))
+        if self.signature:
+            data['signature'] = self.signature.decode('ascii')
         return canonical_json(data) + b'\n'
 
     def moved_to(self, digest):
@@ -144,9 +160,11 @@ class Pointer:
             raise StoreError('the pointer %s is not a schema %d pointer of airgap.packages: publish the channel again with '
                              'this version of the collection' % (origin, POINTER_SCHEMA))
         try:
-            pointer = cls(**dict((field, document[field]) for field in cls.FIELDS if field in document))
+            signature = document.get('signature')
+            pointer = cls(signature=signature.encode('ascii') if signature else None,
+                          **dict((field, document[field]) for field in cls.FIELDS if field in document))
             manifest_object(pointer.manifest)
-        except (TypeError, ValueError, AirgapError) as exc:
+        except (TypeError, ValueError, AttributeError, AirgapError) as exc:
             raise StoreError('the pointer %s is malformed (%s): publish the channel again' % (origin, exc))
         expected = (channel, ecosystem, key)
         if (pointer.channel, pointer.ecosystem, pointer.key) != expected:
@@ -390,14 +408,18 @@ def open_store(params, open_url=None, writable=False):
     return HttpBackend(display, open_url, params.get('validate_certs', True), params.get('ca_path'), params.get('timeout', 60))
 
 
-def read_pointer(backend, channel, ecosystem, key):
-    """The pointer of channel and key, or None when the channel has no cache for that key."""
+def read_pointer(backend, channel, ecosystem, key, trust=None):
+    """The pointer of channel and key (its signature checked, with trust), or None when the channel has no cache
+    for that key."""
     name = pointer_object(channel, ecosystem, key)
     try:
         data = backend.read(name)
     except NotInStore:
         return None
-    return Pointer.from_bytes(data, backend.locate(name), channel, ecosystem, key)
+    pointer = Pointer.from_bytes(data, backend.locate(name), channel, ecosystem, key)
+    if trust is not None:
+        trust.verify(pointer.payload(), pointer.signature, backend.locate(name))
+    return pointer
 
 
 def read_index(backend, channel):
@@ -417,8 +439,9 @@ def index_bytes(channel, pointers):
     return canonical_json({'schema': POINTER_SCHEMA, 'channel': channel, 'pointers': pointers}) + b'\n'
 
 
-def read_manifest(backend, digest):
-    """The manifest stored under digest, after checking that its bytes hash to it: (manifest, bytes)."""
+def read_manifest(backend, digest, trust=None):
+    """The manifest stored under digest, after checking that its bytes hash to it (and, with trust, its signature):
+    (manifest, bytes, signature or None)."""
     name = manifest_object(digest)
     try:
         data = backend.read(name)
@@ -437,7 +460,17 @@ def read_manifest(backend, digest):
     if manifest.digest != digest:
         raise ManifestError('%s is not in canonical form (it reads as digest %s): publish the cache again with this '
                             'collection' % (backend.locate(name), manifest.digest))
-    return manifest, data
+    signature = read_optional(backend, name + SIGNATURE_SUFFIX)
+    if trust is not None:
+        trust.verify(data, signature, backend.locate(name))
+    return manifest, data, signature
+
+
+def read_optional(backend, name):
+    try:
+        return backend.read(name)
+    except NotInStore:
+        return None
 
 
 def describe_index(index, ecosystem):

@@ -35,6 +35,7 @@ import tempfile
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes, environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
     MANIFEST_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, strip_credentials,
     write_manifest)
@@ -64,6 +65,7 @@ ARGUMENT_SPEC = dict(
     pylock=dict(type='bool', default=False),
     refresh=dict(type='bool', default=False),
     timeout=dict(type='int', default=60),
+    **dict(SIGNING_ARGUMENT_SPEC, **TRUST_ARGUMENT_SPEC)
 )
 
 
@@ -474,7 +476,8 @@ def current_report(options):
 def module_result(report, want_diff):
     """The module's result from a (changed, caches, diffs) report."""
     changed, caches, diffs = report
-    result = dict(changed=changed, caches=caches)
+    # Signing after the build may change a cache the build left as it was.
+    result = dict(changed=changed or any(cache['changed'] for cache in caches), caches=caches)
     if want_diff:
         result['diff'] = diffs
     return result

@@ -26,8 +26,11 @@ description:
   - Install from RV(path) with M(airgap.packages.pip_offline) or M(airgap.packages.gem_offline).
 requirements:
   - boto3, on the node, for C(s3://) stores.
+  - With O(trusted_keys), the pointer and the manifest must be signed by a trusted key, and a pointer older
+    than one this node already followed (a replay) is refused; the sequence followed is kept under O(dest).
 extends_documentation_fragment:
   - airgap.packages.store
+  - airgap.packages.signing.trust
 options:
   ecosystem:
     description:
@@ -171,6 +174,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.fetch_cache import FetchRequest, fetch_cache
+from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
 from ansible_collections.airgap.packages.plugins.module_utils.store import STORE_ARGUMENT_SPEC, open_store
 
@@ -183,6 +187,7 @@ def main():
             key=dict(type='str', required=True, no_log=False),
             dest=dict(type='path', default=DEFAULT_STAGE),
             keep=dict(type='int', default=2),
+            **TRUST_ARGUMENT_SPEC
         ),
         required_together=[('access_key', 'secret_key')],
         supports_check_mode=True,
@@ -190,8 +195,9 @@ def main():
     params = module.params
     try:
         backend = open_store(params, open_url=open_url)
-        result = fetch_cache(backend, FetchRequest(params['channel'], params['ecosystem'], params['key'], params['dest'],
-                                                   params['keep'], module.check_mode))
+        request = FetchRequest(params['channel'], params['ecosystem'], params['key'], params['dest'], params['keep'],
+                               module.check_mode, trust_from(params['trusted_keys']))
+        result = fetch_cache(backend, request)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

@@ -38,6 +38,9 @@ author:
   - airgap.packages maintainers (@airgap-packages)
 requirements:
   - Ruby with RubyGems on the controller (C(ruby) in C(PATH)).
+extends_documentation_fragment:
+  - airgap.packages.signing
+  - airgap.packages.signing.trust
 options:
   gems:
     description:
@@ -236,6 +239,11 @@ caches:
       type: list
       elements: str
       sample: [airgap_twover-2.0.0.gem]
+    signed:
+      description: Whether this task wrote (or in check mode would write) the manifest's signature, C(manifest.json.sig).
+      type: bool
+      returned: when O(signing_key) is set
+      sample: false
     changed:
       description: Whether this cache changed.
       type: bool
@@ -248,6 +256,7 @@ from ansible_collections.airgap.packages.plugins.module_utils.errors import Airg
 from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (
     ARGUMENT_SPEC, build_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
+from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures
 
 
 def _gemrc_sources(ruby):
@@ -264,6 +273,9 @@ def main():
         request = request_from_params(module.params, read_gemrc_sources=lambda: _gemrc_sources(ruby))
         result = build_gem_caches(request, lambda: RubyGems(ruby, request.sources), check_mode=module.check_mode,
                                   want_diff=module._diff)
+        settle_cache_signatures(result['caches'], module.params['signing_key'], module.params['trusted_keys'],
+                                module.check_mode)
+        result['changed'] = any(cache['changed'] for cache in result['caches'])
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     for warning in result.pop('warnings'):

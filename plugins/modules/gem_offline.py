@@ -40,6 +40,8 @@ description:
   - One lock per install dir serialises runs against it.
 author:
   - airgap.packages maintainers (@airgap-packages)
+extends_documentation_fragment:
+  - airgap.packages.signing.trust
 options:
   cache:
     description:
@@ -258,6 +260,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
+from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC
 
 
 def main():
@@ -272,6 +275,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             sync=dict(type='bool', default=False),
             document=dict(type='bool', default=False),
+            **TRUST_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -281,7 +285,7 @@ def main():
     request = GemOfflineRequest(
         cache=params['cache'], gems=params['gems'], install_dir=params['install_dir'], user_install=params['user_install'],
         bindir=params['bindir'], executable=params['executable'], state=params['state'], sync=params['sync'],
-        document=params['document'])
+        document=params['document'], trusted_keys=params['trusted_keys'])
     runner = GemOffline(request, check_mode=module.check_mode)
     try:
         result = runner.run()

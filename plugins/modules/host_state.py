@@ -28,6 +28,7 @@ description:
 author:
   - airgap.packages maintainers (@airgap-packages)
 extends_documentation_fragment:
+  - airgap.packages.signing.trust
   - airgap.packages.platform_facts
 options:
   python:
@@ -184,12 +185,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.host_state import gems_match, holdings, python_environments_match
 from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
+from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             FACTS_ARGUMENT_SPEC,
+            trusted_keys=TRUST_ARGUMENT_SPEC['trusted_keys'],
             python=dict(type='dict', options=dict(
                 stage=dict(type='path', required=True),
                 keep=dict(type='int', default=2),
@@ -213,20 +216,23 @@ def main():
     result = {'changed': False}
     if ruby:
         module.params['gather_ruby'] = True
+    trusted_keys = module.params['trusted_keys']
     try:
         result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module)}
+        trust = trust_from(trusted_keys)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     if python:
         for environment in python['environments']:
             if environment['python'] and os.sep not in environment['python']:
                 environment['python'] = module.get_bin_path(environment['python'], required=True)
-        result['python'] = holdings(python['stage'], python['keep'], python_environments_match(python['environments']))
+        matches = python_environments_match(python['environments'], trusted_keys)
+        result['python'] = holdings(python['stage'], python['keep'], matches, trust)
     if ruby:
         if result['ansible_facts']['airgap_platform']['ruby'] is None:
             module.fail_json(msg='this host has no Ruby (%s and gem on PATH), yet gems are asked for: install Ruby on it '
                                  'or leave it out of the play' % module.params['ruby_executable'], **result)
-        result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems']))
+        result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems'], trusted_keys), trust)
     module.exit_json(**result)
 
 

@@ -44,6 +44,8 @@ description:
     the lock.
 author:
   - airgap.packages maintainers (@airgap-packages)
+extends_documentation_fragment:
+  - airgap.packages.signing.trust
 options:
   cache:
     description:
@@ -249,6 +251,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
+from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC
 
 
 def main():
@@ -263,6 +266,7 @@ def main():
             installer=dict(type='str', choices=['auto', 'pip', 'uv'], default='auto'),
             compile_bytecode=dict(type='bool', default=True),
             break_system_packages=dict(type='bool', default=False),
+            **TRUST_ARGUMENT_SPEC
         ),
         required_one_of=[['virtualenv', 'python']],
         supports_check_mode=True,
@@ -275,7 +279,7 @@ def main():
         cache=params['cache'], packages=params['packages'], virtualenv=params['virtualenv'], python=python,
         state=params['state'], sync=params['sync'], installer=params['installer'],
         compile_bytecode=params['compile_bytecode'], break_system_packages=params['break_system_packages'],
-        check_mode=module.check_mode, tmpdir=module.tmpdir)
+        check_mode=module.check_mode, tmpdir=module.tmpdir, trusted_keys=params['trusted_keys'])
     try:
         result = PipOffline(request, warn=module.warn).run()
     except AirgapError as exc:

@@ -27,8 +27,11 @@ description:
     promote what one channel serves to another.
 requirements:
   - boto3, on the host that runs the task, for C(s3://) stores.
+  - With O(signing_key), each manifest's signature is stored beside it before any pointer names it, and each
+    pointer carries its own signature; nodes with C(trusted_keys) then accept nothing else.
 extends_documentation_fragment:
   - airgap.packages.store
+  - airgap.packages.signing
 options:
   src:
     description:
@@ -129,6 +132,12 @@ reused_artifacts:
   returned: success
   type: int
   sample: 19
+signed:
+  description: Digests of the manifests whose signature this task wrote into the store.
+  returned: success
+  type: list
+  elements: str
+  sample: []
 manifests:
   description: Digests of the manifests written into the store by this task.
   returned: success
@@ -182,6 +191,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.publish_cache import PublishRequest, publish_caches
+from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNING_ARGUMENT_SPEC, signer_from
 from ansible_collections.airgap.packages.plugins.module_utils.store import STORE_ARGUMENT_SPEC, open_store
 
 
@@ -191,6 +201,7 @@ def main():
             STORE_ARGUMENT_SPEC,
             src=dict(type='list', elements='path', default=[]),
             manifests=dict(type='list', elements='str', default=[]),
+            **SIGNING_ARGUMENT_SPEC
         ),
         required_together=[('access_key', 'secret_key')],
         supports_check_mode=True,
@@ -198,8 +209,9 @@ def main():
     params = module.params
     try:
         backend = open_store(params, writable=True)
-        result = publish_caches(backend, PublishRequest(params['channel'], params['src'], params['manifests'],
-                                                        module.check_mode))
+        request = PublishRequest(params['channel'], params['src'], params['manifests'], module.check_mode,
+                                 signer_from(params['signing_key']))
+        result = publish_caches(backend, request)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

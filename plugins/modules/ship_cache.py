@@ -20,11 +20,17 @@ description:
   - A target that already holds that digest, verified, receives nothing.
   - Older staged digests beyond O(keep) are removed.
   - The controller side runs as an action plugin; the target side needs Python only.
+  - The manifest's signature (C(manifest.json.sig), written by M(airgap.packages.wheel_cache) or
+    M(airgap.packages.gem_cache) with C(signing_key)) travels with it; with O(trusted_keys) the target
+    refuses a cache whose manifest a trusted key did not sign, before it is renamed into place.
+extends_documentation_fragment:
+  - airgap.packages.signing.trust
 options:
   src:
     description:
       - Cache directory on the controller, holding C(manifest.json) and the artifacts it lists.
-      - Only the files the manifest lists (and C(manifest.json), C(pylock.toml)) are shipped.
+      - Only the files the manifest lists (and C(manifest.json), its signature C(manifest.json.sig), C(pylock.toml))
+        are shipped.
     type: path
     required: true
   dest:
@@ -132,6 +138,7 @@ pruned:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE, converge_stage, staged_path
 
 
@@ -145,6 +152,7 @@ def main():
             settled=dict(type='list', elements='str', default=[]),
             digest=dict(type='str', required=True),
             archive=dict(type='path'),
+            **TRUST_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -152,7 +160,7 @@ def main():
     try:
         path = staged_path(dest, digest)
         present, received, pruned = converge_stage(dest, digest, module.params['archive'], module.params['keep'],
-                                                   module.check_mode)
+                                                   module.check_mode, trust_from(module.params['trusted_keys']))
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned,

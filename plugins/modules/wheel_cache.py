@@ -40,6 +40,9 @@ author:
 requirements:
   - packaging and resolvelib on the controller (both come with ansible-core).
   - pip in the controller's Python, only to build sdists.
+extends_documentation_fragment:
+  - airgap.packages.signing
+  - airgap.packages.signing.trust
 options:
   dest:
     description:
@@ -242,6 +245,11 @@ caches:
       type: bool
       returned: always
       sample: false
+    signed:
+      description: Whether this task wrote (or in check mode would write) the manifest's signature, C(manifest.json.sig).
+      type: bool
+      returned: when O(signing_key) is set
+      sample: false
     changed:
       description: Whether this cache changed (or would, in check mode).
       type: bool
@@ -252,13 +260,16 @@ caches:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures
 from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import ARGUMENT_SPEC, Options, build_caches, module_result
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
     try:
-        report = build_caches(Options(**module.params), check_mode=module.check_mode)
+        report = build_caches(Options(**params), check_mode=module.check_mode)
+        settle_cache_signatures(report[1], params['signing_key'], params['trusted_keys'], module.check_mode)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**module_result(report, module._diff))
