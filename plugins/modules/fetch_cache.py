@@ -150,6 +150,11 @@ would_download_bytes:
   returned: in check mode, when the node lacks the cache
   type: int
   sample: 11053
+resigned:
+  description: Whether the node held the cache already and only its signature was replaced by the store's (after a key roll).
+  returned: when that happened
+  type: bool
+  sample: true
 reused:
   description: File names of the artifacts copied from other caches staged on the node instead of downloaded.
   returned: success
