@@ -40,7 +40,7 @@ def test_artifact_contains_every_module_the_role_and_the_playbooks(artifact_memb
         assert 'plugins/modules/%s.py' % module in artifact_members
     assert 'plugins/action/ship_cache.py' in artifact_members
     assert 'roles/offline_install/meta/argument_specs.yml' in artifact_members
-    for playbook in ('build', 'install', 'site'):
+    for playbook in ('build', 'install', 'site', 'describe'):
         assert 'playbooks/%s.yml' % playbook in artifact_members
     assert 'meta/runtime.yml' in artifact_members and 'LICENSE' in artifact_members
 
