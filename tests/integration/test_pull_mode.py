@@ -70,35 +70,31 @@ def bucket(s3_endpoint):
 
 
 @pytest.fixture(scope='module')
-def describer(tmp_path_factory, node_image):
-    """One host of the node image's kind that the connected side asks for its platform, then stops."""
-    fleet = HostFleet(str(tmp_path_factory.mktemp('describer')))
-    fleet.start(1)
-    yield fleet
-    fleet.stop()
-
-
-@pytest.fixture(scope='module')
-def platform(describer):
-    """The airgap_platform fact of a host of the image, as host_state reports it."""
-    result = Ansible(inventory=describer.inventory).module(describer.names[0], 'airgap.packages.platform_facts')
-    return result[describer.names[0]]['ansible_facts']['airgap_platform']
+def platform(offline_hosts, fleet_ansible):
+    """The airgap_platform fact of a host of the image's kind (every test host runs this machine's root)."""
+    host = offline_hosts.names[0]
+    return fleet_ansible.module(host, 'airgap.packages.platform_facts')[host]['ansible_facts']['airgap_platform']
 
 
 @pytest.mark.pypi
 def test_nodes_started_after_one_publish_pull_real_packages_from_s3_concurrently_and_alone(
-        tmp_path_factory, describer, node_image, s3_endpoint, bucket, gem_source):
+        tmp_path_factory, node_image, s3_endpoint, bucket, gem_source):
     store = 's3://%s/fleet' % bucket
     store_options = s3_options(s3_endpoint)
     python, gems = ['six==1.17.0', 'PyYAML==6.0.2'], ['airgap_native', 'airgap_chain_a']
     variables = node_vars(store, python, gems, offline_install_store_options=store_options)
     credentials = s3_endpoint.credentials
     env = {'AWS_ACCESS_KEY_ID': credentials['aws_access_key_id'], 'AWS_SECRET_ACCESS_KEY': credentials['aws_secret_access_key']}
-    published = Ansible(inventory=describer.inventory, env=env).playbook(PUBLISH, extra_vars=dict(
-        variables, offline_install_gem_sources=[gem_source.url], offline_install_include_installers=False,
-        offline_install_cache_dir=str(tmp_path_factory.mktemp('pull-caches'))))
+    # The connected side asks one host of the image's kind for its platform, publishes, and the host goes.
+    describer = HostFleet(str(tmp_path_factory.mktemp('describer')))
+    try:
+        describer.start(1)
+        published = Ansible(inventory=describer.inventory, env=env).playbook(PUBLISH, extra_vars=dict(
+            variables, offline_install_gem_sources=[gem_source.url], offline_install_include_installers=False,
+            offline_install_cache_dir=str(tmp_path_factory.mktemp('pull-caches'))))
+    finally:
+        describer.stop()
     assert published.rc == 0, published
-    describer.stop()
 
     fleet = HostFleet(str(tmp_path_factory.mktemp('autoscaled')))
     try:
