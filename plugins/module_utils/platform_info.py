@@ -118,6 +118,14 @@ def complete_python_description(partial):
     if missing:
         raise AirgapError('platform %s lacks %s; pass the python part of airgap_platform from platform_facts or at least '
                           'version, arch and libc' % (json.dumps(partial, sort_keys=True), ', '.join(missing)))
+    libc = partial.get('libc') or {}
+    if not isinstance(libc, dict):
+        raise AirgapError('platform %s: libc must be a dict such as {flavor: glibc, version: "2.31"} (or '
+                          '{flavor: musl, version: "1.2"}), got %r' % (json.dumps(partial, sort_keys=True), libc))
+    for field in ('version', 'arch', 'implementation', 'abi', 'platform'):
+        if partial.get(field) is not None and not isinstance(partial[field], str):
+            raise AirgapError('platform %s: %s must be a string, got %r' % (json.dumps(partial, sort_keys=True), field,
+                                                                           partial[field]))
     description = dict(partial)
     implementation = description.setdefault('implementation', 'cpython').lower()
     description['implementation'] = implementation
@@ -127,7 +135,6 @@ def complete_python_description(partial):
         description['abi'] = 'cp%d%d' % (major, minor) if short == 'cp' else 'none'
     description.setdefault('abis', [description['abi']])
     description.setdefault('platform', 'linux')
-    libc = description.get('libc') or {}
     description['libc'] = {'flavor': libc.get('flavor'), 'version': libc.get('version')}
     if not description.get('tags'):
         if description['platform'].startswith('linux'):

@@ -32,6 +32,11 @@ import subprocess
 import sys
 import tempfile
 
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
+    from urlparse import urlsplit
+
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes, environment_lock, private_tempdir
@@ -208,9 +213,13 @@ def collect_inputs(options, parse):
     if options.include_installers:
         named = set(canonical_name(parse(text, origin).name) for text, origin in inputs.requirements)
         inputs.requirements.extend((name, 'include_installers') for name in INSTALLERS if name not in named)
+    if not inputs.requirements:
+        raise ResolutionError('nothing to build: requirements and requirements_files are empty; name what the cache must hold')
     for text, origin in inputs.requirements + inputs.constraints:
         parse(text, origin)
     index = options.index_url or (pipconf and pipconf['index_url']) or PYPI_SIMPLE
+    for option, url in [('index_url', index)] + [('extra_index_urls', url) for url in options.extra_index_urls]:
+        check_index_url(option, url)
     inputs.index_urls = [index] + list(options.extra_index_urls)
     if pipconf:
         inputs.index_urls += [url for url in pipconf['extra_index_urls'] if url not in inputs.index_urls]
@@ -218,6 +227,14 @@ def collect_inputs(options, parse):
         if pipconf['no_index'] and not options.index_url:
             inputs.index_urls = list(options.extra_index_urls)
     return inputs
+
+
+def check_index_url(option, url):
+    """An index is an http(s):// or file:// URL; anything else is named (without credentials) and refused."""
+    parts = urlsplit(url or '')
+    if not (parts.scheme in ('http', 'https') and parts.hostname or parts.scheme == 'file' and parts.path):
+        raise ResolutionError('%s %r is not an index URL: give https://host/simple/ (or file:///path)'
+                              % (option, strip_credentials(url)))
 
 
 def platform_descriptions(platforms):

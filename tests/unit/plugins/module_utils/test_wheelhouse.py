@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils import pyindex, wheelhouse
-from ansible_collections.airgap.packages.plugins.module_utils.errors import ResolutionError
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, sha256_file, verify_artifacts
 
@@ -354,3 +354,27 @@ def test_the_answer_waits_for_a_build_that_holds_the_cache_lock(tmp_path, index)
         assert reader.is_alive() and answers == []
     reader.join(10)
     assert answers and answers[0][0] is False
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'requirements': []}, 'nothing to build'),
+    ({'requirements': ['six'], 'index_url': 'not a url'}, "index_url 'not a url' is not an index URL"),
+    ({'requirements': ['six'], 'extra_index_urls': ['ftp://mirror/simple']}, 'extra_index_urls'),
+    ({'requirements': ['six'], 'index_url': 'https://user:secret@/simple'}, 'is not an index URL'),
+])
+def test_inputs_that_cannot_make_a_cache_are_refused_naming_the_option(tmp_path, options, message):
+    with pytest.raises(ResolutionError, match=message) as raised:
+        wheelhouse.build_caches(wheelhouse.Options(dest=str(tmp_path / 'cache'), **options))
+    assert 'secret' not in raised.value.msg
+
+
+@pytest.mark.parametrize('platform, message', [
+    ({'version': '3.11', 'arch': 'x86_64', 'libc': 'glibc'}, 'libc must be a dict'),
+    ({'version': 3.11, 'arch': 'x86_64'}, 'version must be a string'),
+    ({'version': '3.11', 'arch': ['x86_64']}, 'arch must be a string'),
+    ('cp311', 'must be a dict'),
+])
+def test_a_malformed_platform_description_is_refused_naming_the_field(tmp_path, platform, message):
+    with pytest.raises(AirgapError, match=message):
+        wheelhouse.build_caches(wheelhouse.Options(dest=str(tmp_path / 'cache'), requirements=['six'],
+                                                   index_url='file:///nowhere', platforms=[platform]))
