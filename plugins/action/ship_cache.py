@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
 import os
 import shutil
 import tarfile
@@ -17,20 +18,43 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
 from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
-from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
+from ansible_collections.airgap.packages.plugins.module_utils.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep
 
 MODULE = 'airgap.packages.ship_cache'
 EXTRA_FILES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, 'pylock.toml')
 
 
+def archive_names(src, manifest):
+    """The files an archive of the cache holds: those the manifest lists, and the manifest with its companions."""
+    names = [artifact.filename for artifact in manifest.artifacts]
+    return names + [name for name in EXTRA_FILES if os.path.isfile(os.path.join(src, name))]
+
+
 def write_archive(src, manifest, archive):
     """An uncompressed tar (artifacts are compressed already) of the manifest and the files it lists."""
-    names = [artifact.filename for artifact in manifest.artifacts]
-    names += [name for name in EXTRA_FILES if os.path.isfile(os.path.join(src, name))]
     with tarfile.open(archive, 'w:', format=tarfile.PAX_FORMAT) as tar:
-        for name in names:
+        for name in archive_names(src, manifest):
             tar.add(os.path.join(src, name), arcname=name, recursive=False)
     return os.path.getsize(archive)
+
+
+def archive_size(src, names):
+    """The size write_archive's archive of names will have, from the headers alone, without writing it."""
+    size = 0
+    with tarfile.open(fileobj=io.BytesIO(), mode='w:', format=tarfile.PAX_FORMAT) as probe:
+        for name in names:
+            info = probe.gettarinfo(os.path.join(src, name), arcname=name)
+            size += len(info.tobuf(probe.format, probe.encoding, probe.errors)) + -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    # Two zero blocks end the archive, which is then padded to whole records.
+    size += 2 * tarfile.BLOCKSIZE
+    return -(-size // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+
+
+def check_dest(dest):
+    """The form of dest, checked before the settled answer (the target checks the directories themselves)."""
+    if not isinstance(dest, str) or not (dest.startswith('/') or dest.startswith('~')):
+        raise AirgapError('dest %r is a relative path: give an absolute path (for example %s)' % (dest, DEFAULT_STAGE))
+    return dest
 
 
 class ActionModule(ActionBase):
@@ -56,6 +80,12 @@ class ActionModule(ActionBase):
             else:
                 result.update(failed=True, msg=exc.msg)
             return result
+        try:
+            check_dest(args.get('dest') or DEFAULT_STAGE)
+            check_keep(_as_int(args.get('keep', 2)))
+        except AirgapError as exc:
+            result.update(failed=True, msg=exc.msg)
+            return result
         settled = args.get('settled') or []
         if not isinstance(settled, list):
             result.update(failed=True, msg='settled must be a list of digests (the settled list host_state returns), got %r'
@@ -65,13 +95,23 @@ class ActionModule(ActionBase):
             # host_state vouched for this digest in this play: verified, matching, nothing to prune.
             dest = args.get('dest') or DEFAULT_STAGE
             result.update(changed=False, path=self._connection._shell.join_path(dest, manifest.digest), digest=manifest.digest,
-                          present=True, shipped=False, transferred_bytes=0, pruned=[], settled=True)
+                          present=True, shipped=False, transferred_bytes=0, pruned=[], removed_archives=[], settled=True)
             return result
-        module_args = dict(args, src=src, digest=manifest.digest)
-        status = self._execute_module(MODULE, module_args=module_args, task_vars=task_vars)
-        if status.get('failed') or status.get('present'):
-            result.update(status, shipped=False, transferred_bytes=0)
-            return result
+        names = archive_names(src, manifest)
+        # What the archive will need on the target, so that it checks its free space before anything is sent.
+        module_args = dict(args, src=src, digest=manifest.digest, archive_bytes=archive_size(src, names),
+                           file_sizes=[os.path.getsize(os.path.join(src, name)) for name in names])
+        try:
+            status = self._execute_module(MODULE, module_args=module_args, task_vars=task_vars)
+            if status.get('failed') or status.get('present'):
+                result.update(status, shipped=False, transferred_bytes=0)
+                return result
+            return self._send(result, status, src, manifest, module_args, task_vars)
+        finally:
+            # Whatever happens here, the archive does not stay on the target (the module removes it on opening it).
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _send(self, result, status, src, manifest, module_args, task_vars):
         staging = tempfile.mkdtemp(prefix='airgap-ship-')
         try:
             local_archive = os.path.join(staging, 'cache.tar')
@@ -80,13 +120,23 @@ class ActionModule(ActionBase):
                 result.update(status, changed=True, shipped=True, transferred_bytes=0, archive_bytes=size)
                 return result
             remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
-            remote_archive = self._connection._shell.join_path(remote_tmp, 'cache.tar')
+            remote_archive = self._connection._shell.join_path(
+                remote_tmp, '%s%s%s' % (ARCHIVE_PREFIX, manifest.digest[:16], ARCHIVE_SUFFIX))
             self._transfer_file(local_archive, remote_archive)
             self._fixup_perms2((remote_tmp, remote_archive))
             received = self._execute_module(MODULE, module_args=dict(module_args, archive=remote_archive),
                                             task_vars=task_vars)
-            result.update(received, shipped=not received.get('failed'), transferred_bytes=size, archive_bytes=size)
+            result.update(received, shipped=not received.get('failed'), transferred_bytes=size, archive_bytes=size,
+                          pruned=status.get('pruned', []) + received.get('pruned', []),
+                          removed_archives=status.get('removed_archives', []) + received.get('removed_archives', []))
+            result['changed'] = bool(received.get('changed') or status.get('changed'))
             return result
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise AirgapError('keep is %r: give a whole number, 1 or more' % (value,))

@@ -18,11 +18,11 @@ import json
 import os
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes, check_trusted_directory
 from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX, SignatureError
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
 from ansible_collections.airgap.packages.plugins.module_utils.staging import (
-    is_staged, is_staged_name, prune_stage, stage_directory, staged_path,
+    check_keep, check_stage, clear_leftovers, is_staged, prune_stage, stage_directory, staged_names, staged_path,
 )
 from ansible_collections.airgap.packages.plugins.module_utils.store import (
     StoreError, artifact_object, copy_limited, describe_index, pointer_object, read_index, read_manifest, read_pointer,
@@ -44,8 +44,9 @@ class FetchRequest:
 
 def fetch_cache(backend, request):
     """Stage the cache the channel names for the key under request.dest; returns the module result."""
-    if request.keep < 1:
-        raise AirgapError('keep is %d: keep at least the fetched cache (1 or more)' % request.keep)
+    check_keep(request.keep)
+    # The staging directory is checked (and made, 0700) before the store is even asked.
+    exists = check_stage(request.dest, create=not request.check_mode)
     pointer = read_pointer(backend, request.channel, request.ecosystem, request.key, request.trust)
     if pointer is None:
         index = read_index(backend, request.channel)
@@ -63,7 +64,7 @@ def fetch_cache(backend, request):
     result = dict(changed=False, path=path, digest=digest, channel=request.channel, ecosystem=request.ecosystem,
                   key=request.key, sequence=pointer.sequence, fetched=False, downloaded_bytes=0, downloaded=[],
                   reused=[], pruned=[])
-    present = is_staged(request.dest, digest, request.trust)
+    present = exists and is_staged(request.dest, digest, request.trust)
     if not present and request.trust is not None and is_staged(request.dest, digest):
         # The staged copy is intact but its signature is not trusted (the keys rolled): take the store's, if trusted.
         _manifest, _data, signature = read_manifest(backend, digest, request.trust)
@@ -84,15 +85,16 @@ def fetch_cache(backend, request):
         if request.check_mode:
             result['would_download_bytes'] = sum(a.size for a in manifest.artifacts if a.sha256 not in reusable)
         else:
-            check_free_space(request.dest, sum(a.size for a in manifest.artifacts) + len(data))
+            sizes = [artifact.size for artifact in manifest.artifacts] + [len(data)] + ([len(signature)] if signature else [])
+            result['pruned'] = clear_leftovers(request.dest)
             stage_directory(request.dest, digest, _filler(backend, manifest, data, signature, reusable, result),
                             lambda actual: 'the fetched manifest reads as digest %s, not %s' % (actual, digest),
-                            request.trust)
+                            request.trust, sizes)
             present = True
     if present and request.trust is not None and not request.check_mode:
         remember_pointer(request, pointer)
     if present:
-        result['pruned'] = prune_stage(request.dest, request.keep, digest, request.check_mode)
+        result['pruned'] += prune_stage(request.dest, request.keep, digest, request.check_mode)
         result['changed'] = result['changed'] or bool(result['pruned'])
     result['requests'] = backend.requests
     return result
@@ -126,16 +128,31 @@ def _filler(backend, manifest, data, signature, reusable, result):
     return fill
 
 
-def _seen_path(request):
-    return os.path.join(request.dest, '.pointers', request.channel, request.key + '.json')
+def _seen_path(request, create=False):
+    """Where the sequence this node followed is kept; None when that directory does not exist (and not create).
+
+    Below the staging directory, so no link is followed on the way (a planted one would choose what is believed).
+    """
+    directory = os.path.join(request.dest, '.pointers', request.channel)
+    if not check_trusted_directory(directory, create=create, private=3, what='the record of followed pointers'):
+        return None
+    return os.path.join(directory, request.key + '.json')
+
+
+def _read_seen(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
 
 
 def refuse_replay(request, pointer, origin):
     """With trusted keys, a signed pointer older than one this node already followed is a replay: refuse it."""
-    try:
-        with open(_seen_path(request)) as handle:
-            seen = json.load(handle)
-    except (IOError, OSError, ValueError):
+    path = _seen_path(request)
+    seen = _read_seen(path) if path else None
+    if not isinstance(seen, dict):
         return
     older = pointer.sequence < seen.get('sequence', 0)
     forked = pointer.sequence == seen.get('sequence') and pointer.manifest != seen.get('manifest')
@@ -149,21 +166,16 @@ def refuse_replay(request, pointer, origin):
 
 
 def remember_pointer(request, pointer):
-    path = _seen_path(request)
-    try:
-        with open(path) as handle:
-            if json.load(handle).get('sequence', 0) >= pointer.sequence:
-                return
-    except (IOError, OSError, ValueError):
-        pass
-    if not os.path.isdir(os.path.dirname(path)):
-        os.makedirs(os.path.dirname(path), 0o700)
+    path = _seen_path(request, create=True)
+    seen = _read_seen(path)
+    if isinstance(seen, dict) and seen.get('sequence', 0) >= pointer.sequence:
+        return
     atomic_write_bytes(path, json.dumps({'sequence': pointer.sequence, 'manifest': pointer.manifest}).encode('ascii'))
 
 
 def _copy(source, target, size):
     try:
-        with open(source, 'rb') as handle:
+        with os.fdopen(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), 'rb') as handle:
             return copy_limited(handle, target, size)
     except (IOError, OSError):
         return None
@@ -172,11 +184,9 @@ def _copy(source, target, size):
 def reusable_copies(root, digest):
     """sha256 -> path of the artifacts that other staged caches under root list (verified again when copied)."""
     found = {}
-    if not os.path.isdir(root):
-        return found
-    for name in sorted(os.listdir(root)):
+    for name in staged_names(root):
         cache = os.path.join(root, name)
-        if name == digest or not is_staged_name(name) or not os.path.isfile(os.path.join(cache, MANIFEST_NAME)):
+        if name == digest or not os.path.isfile(os.path.join(cache, MANIFEST_NAME)):
             continue
         try:
             artifacts = load_manifest(cache).artifacts
@@ -193,13 +203,3 @@ def check_filename(filename, digest):
             or filename.startswith('.') or '\\' in filename):
         raise ManifestError('the manifest %s lists the artifact file name %r, which is not a plain file name: refusing it'
                             % (digest, filename))
-
-
-def check_free_space(root, needed):
-    if not os.path.isdir(root):
-        os.makedirs(root, 0o755)
-    stat = os.statvfs(root)
-    available = stat.f_bavail * stat.f_frsize
-    if available < needed:
-        raise AirgapError('the cache needs %d bytes under %s and its filesystem has %d available: free space (or lower '
-                          'keep) and run again' % (needed, root, available), required_bytes=needed, available_bytes=available)

@@ -19,14 +19,12 @@ from ansible_collections.airgap.packages.plugins.module_utils import python_env
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
 from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
-from ansible_collections.airgap.packages.plugins.module_utils.staging import is_staged, is_staged_name, stale_digests
+from ansible_collections.airgap.packages.plugins.module_utils.staging import is_staged, stage_is_trusted, staged_names, stale_digests
 
 
 def staged_digests(root):
-    """Names of the digest directories under root, sorted."""
-    if not os.path.isdir(root):
-        return []
-    return sorted(name for name in os.listdir(root) if is_staged_name(name) and os.path.isdir(os.path.join(root, name)))
+    """Names of the digest directories under root, sorted (links under digest names are not staged caches)."""
+    return staged_names(root)
 
 
 def settled_digests(root, keep, matches, trust=None):
@@ -68,4 +66,8 @@ def gems_match(install_dir, gems, trusted_keys=None):
 
 
 def holdings(root, keep, matches, trust=None):
+    """What root holds. A staging directory that ship_cache and fetch_cache would refuse (a link, or a path that
+    others could change) holds nothing: they then refuse it, naming why."""
+    if not stage_is_trusted(root):
+        return {'stage': root, 'staged': [], 'settled': []}
     return {'stage': root, 'staged': staged_digests(root), 'settled': settled_digests(root, keep, matches, trust)}

@@ -46,12 +46,20 @@ options:
     required: true
   dest:
     description:
-      - Staging root on the node; the cache lands in O(dest)/<digest>/.
+      - Staging root on the node; the cache lands in O(dest)/<digest>/. An absolute path.
+      - Checked as M(airgap.packages.ship_cache) checks its O(airgap.packages.ship_cache#module:dest), before the
+        store is asked. Refused when it, or anything below it on the way to a staged cache, is a symbolic link;
+        when it or any directory above it is owned by anyone but root and the user the task runs as, or writable
+        by anyone else (a sticky, world-writable directory such as C(/tmp) included). A link above it is followed
+        when root or that user owns it, and the path it points to is checked the same way. Missing directories are
+        created, mode 0700.
+      - Before anything is downloaded, the free space of its filesystem is checked against the manifest and the
+        artifacts; a shortfall is reported as required versus available.
     type: path
     default: /var/cache/airgap-packages
   keep:
     description:
-      - How many staged digests to keep under O(dest), the fetched one included. Keeping the previous
+      - How many staged digests to keep under O(dest), the fetched one included; at least 1. Keeping the previous
         cache makes a move back on the channel cost no download.
     type: int
     default: 2
@@ -167,11 +175,22 @@ requests:
   type: int
   sample: 1
 pruned:
-  description: Staged digests (and leftovers of interrupted runs) removed, or to be removed in check mode.
+  description:
+    - Names removed under O(dest), or to be removed in check mode, links left where a staged cache belongs
+      included (the link itself is removed, never its target).
+    - Staged digests beyond O(keep), and the unpacking directories (C(.incoming-*)) of runs that are gone; a
+      run in progress holds the staging lock, and its directory is left to it.
   returned: success
   type: list
   elements: str
   sample: []
+filesystems:
+  description: When the free space check fails, the filesystem checked, with what it holds and the bytes required and available.
+  returned: failure, when the filesystem lacks space
+  type: list
+  elements: dict
+  sample: [{mount_point: /var/cache, holds: [the staging directory /var/cache/airgap-packages/python],
+            required_bytes: 73400320, available_bytes: 1048576}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

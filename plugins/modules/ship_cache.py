@@ -35,12 +35,19 @@ options:
     required: true
   dest:
     description:
-      - Staging root on the target; the cache lands in O(dest)/<digest>/.
+      - Staging root on the target; the cache lands in O(dest)/<digest>/. An absolute path.
+      - Refused when O(dest), or anything below it on the way to a staged cache, is a symbolic link; when O(dest)
+        or any directory above it is owned by anyone but root and the user the task runs as, or writable by
+        anyone else (a sticky, world-writable directory such as C(/tmp) included). A link above O(dest) (for
+        example C(/var/cache) pointing to a larger disk) is followed when root or that user owns it, and the
+        path it points to is checked the same way. Missing directories are created, mode 0700.
+      - Before the archive is sent, the free space of the filesystems holding O(dest) and the remote temp dir
+        is checked against the archive and the unpacked cache; a shortfall is reported per filesystem.
     type: path
     default: /var/cache/airgap-packages
   keep:
     description:
-      - How many staged digests to keep under O(dest), the shipped one included.
+      - How many staged digests to keep under O(dest), the shipped one included; at least 1.
     type: int
     default: 2
   settled:
@@ -61,7 +68,17 @@ options:
   archive:
     description:
       - Set by the action plugin to the archive it sent; not for direct use.
+      - The archive is removed as soon as the target opens it, whatever the outcome.
     type: path
+  archive_bytes:
+    description:
+      - Set by the action plugin to the size of the archive it would send; not for direct use.
+    type: int
+  file_sizes:
+    description:
+      - Set by the action plugin to the size of every file in that archive; not for direct use.
+    type: list
+    elements: int
 attributes:
   check_mode:
     support: full
@@ -128,22 +145,41 @@ settled:
   type: bool
   sample: false
 pruned:
-  description: Staged digests (and leftovers of interrupted transfers) removed, or to be removed in check mode.
+  description:
+    - Names removed under O(dest), or to be removed in check mode, links left where a staged cache belongs
+      included (the link itself is removed, never its target).
+    - Staged digests beyond O(keep), and the unpacking directories (C(.incoming-*)) of runs that are gone; a
+      run in progress holds the staging lock, and its directory is left to it.
   returned: success
   type: list
   elements: str
   sample: []
+removed_archives:
+  description:
+    - Archives that earlier runs, killed between sending and receiving, left in the remote temp dirs of the
+      target; removed once no process holds them open and nothing wrote to them for 10 minutes.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+filesystems:
+  description: When the free space check fails, every filesystem checked, with what it holds and the bytes required and available.
+  returned: failure, when a filesystem lacks space
+  type: list
+  elements: dict
+  sample: [{mount_point: /var/cache, holds: [the staging directory /var/cache/airgap-packages/python],
+            required_bytes: 73400320, available_bytes: 1048576}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
-from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE, converge_stage, staged_path
+from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE, Incoming, converge_stage, staged_path
 
 
 def main():
-    # The action plugin passes digest (and archive, once sent); src stays on the controller.
+    # The action plugin passes digest and the sizes it will send (and archive, once sent); src stays on the controller.
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type='path', required=True),
@@ -152,19 +188,25 @@ def main():
             settled=dict(type='list', elements='str', default=[]),
             digest=dict(type='str', required=True),
             archive=dict(type='path'),
+            archive_bytes=dict(type='int'),
+            file_sizes=dict(type='list', elements='int'),
             **TRUST_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
-    dest, digest = module.params['dest'], module.params['digest']
+    params = module.params
+    dest, digest = params['dest'], params['digest']
     try:
         path = staged_path(dest, digest)
-        present, received, pruned = converge_stage(dest, digest, module.params['archive'], module.params['keep'],
-                                                   module.check_mode, trust_from(module.params['trusted_keys']))
+        incoming = None
+        if params['archive_bytes'] is not None:
+            incoming = Incoming(params['archive_bytes'], params['file_sizes'], module.tmpdir)
+        done = converge_stage(dest, digest, params['archive'], params['keep'], module.check_mode,
+                              trust_from(params['trusted_keys']), incoming)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(changed=received or bool(pruned), path=path, digest=digest, present=present, pruned=pruned,
-                     settled=False)
+    module.exit_json(changed=done.received or bool(done.pruned or done.removed_archives), path=path, digest=digest, present=done.present,
+                     pruned=done.pruned, removed_archives=done.removed_archives, settled=False)
 
 
 if __name__ == '__main__':

@@ -3,11 +3,13 @@
 """Which staged caches a host is settled on: verified, nothing to prune, environments matching."""
 
 import hashlib
+import multiprocessing
 import os
 import shutil
 import time
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock
 from ansible_collections.airgap.packages.plugins.module_utils.host_state import holdings, settled_digests, staged_digests
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import Artifact, Manifest, canonical_json
 
@@ -76,12 +78,52 @@ def test_an_environment_error_leaves_the_cache_unsettled_for_the_install_module_
     assert settled_digests(root, 2, broken) == []
 
 
+def _hold_lock(root, ready, release):
+    with environment_lock(root):
+        ready.set()
+        release.wait(10)
+
+
 def test_holdings_list_every_digest_directory_and_ignore_the_rest(tmp_path):
-    root = str(tmp_path)
+    root = str(tmp_path / 'stage')
+    os.mkdir(root)
     digest = stage(root, b'one')
     os.mkdir(os.path.join(root, '.incoming-abc'))
     os.mkdir(os.path.join(root, 'notes'))
+    # A link under a digest's name is no staged cache (and ship_cache would prune it, so nothing would be settled).
+    os.symlink(os.path.join(root, digest), os.path.join(root, 'e' * 64))
     assert staged_digests(root) == [digest]
-    assert holdings(root, 2, always) == {'stage': root, 'staged': [digest], 'settled': [digest]}
+    os.unlink(os.path.join(root, 'e' * 64))
+    # The unpacking directory of a run in progress (it holds the staging lock) is that run's own.
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(root, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        assert holdings(root, 2, always) == {'stage': root, 'staged': [digest], 'settled': [digest]}
+    finally:
+        release.set()
+        holder.join()
     assert holdings(os.path.join(root, 'missing'), 2, always) == {'stage': os.path.join(root, 'missing'),
                                                                   'staged': [], 'settled': []}
+
+
+def test_a_leftover_of_a_run_that_is_gone_unsettles_the_stage_until_ship_cache_prunes_it(tmp_path):
+    root = str(tmp_path)
+    stage(root, b'one')
+    os.mkdir(os.path.join(root, '.incoming-abc'))
+    assert settled_digests(root, 2, always) == []
+    os.rmdir(os.path.join(root, '.incoming-abc'))
+    assert len(settled_digests(root, 2, always)) == 1
+
+
+def test_a_stage_that_ship_cache_would_refuse_holds_nothing(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    digest = stage(str(real), b'one')
+    os.symlink(str(real), str(tmp_path / 'linked'))
+    assert holdings(str(tmp_path / 'linked'), 2, always) == {'stage': str(tmp_path / 'linked'), 'staged': [], 'settled': []}
+    os.chmod(str(real), 0o777)
+    assert holdings(str(real), 2, always)['settled'] == []
+    os.chmod(str(real), 0o700)
+    assert holdings(str(real), 2, always)['settled'] == [digest]
