@@ -72,8 +72,8 @@ def pull_from_store(state, fleet, extra):
                     "Fetch the wheel cache of this node's Python key from the store").values())
                 requests += sum(result['requests'] for result in run.results(
                     "Fetch the gem cache of this node's Ruby key from the store").values())
-                print('  %s %s (%.1f s, %d store requests, changed=%d):' % (joined.name, title, time.time() - started,
-                                                                          requests, run.total('changed')))
+                print('  %s %s (%.1f s, %d store requests, changed=%d):'
+                      % (joined.name, title, time.time() - started, requests, run.total('changed')))
                 for line in run.results(SUMMARY_TASK)['localhost'].get('msg', []):
                     print('    ' + line)
         finally:

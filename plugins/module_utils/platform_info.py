@@ -124,8 +124,8 @@ def complete_python_description(partial):
                           '{flavor: musl, version: "1.2"}), got %r' % (json.dumps(partial, sort_keys=True), libc))
     for field in ('version', 'arch', 'implementation', 'abi', 'platform'):
         if partial.get(field) is not None and not isinstance(partial[field], str):
-            raise AirgapError('platform %s: %s must be a string, got %r' % (json.dumps(partial, sort_keys=True), field,
-                                                                           partial[field]))
+            raise AirgapError('platform %s: %s must be a string, got %r'
+                              % (json.dumps(partial, sort_keys=True), field, partial[field]))
     description = dict(partial)
     implementation = description.setdefault('implementation', 'cpython').lower()
     description['implementation'] = implementation

@@ -66,7 +66,6 @@ class Signer:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-
     def has_signed(self, data, signature):
         """Whether signature is this key's valid signature of data (so that signing again would change nothing)."""
         if not signature:

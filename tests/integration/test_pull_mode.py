@@ -156,8 +156,8 @@ def fixture_caches(tmp_path_factory, platform, python_index, gem_source, ansible
 
 def publish(ansible, workdir, store, src=(), manifests=(), env=None, **options):
     args = dict(options, store=store, src=list(src), manifests=list(manifests))
-    results = local_tasks(Ansible(env=env) if env else ansible, workdir, [{'name': 'publish',
-                                                                         'airgap.packages.publish_cache': args}])
+    task = {'name': 'publish', 'airgap.packages.publish_cache': args}
+    results = local_tasks(Ansible(env=env) if env else ansible, workdir, [task])
     return results['publish']
 
 
@@ -246,8 +246,8 @@ def s3_case(tmp_path, ansible, fixture_caches, s3_endpoint, bucket):
     prefix = 'case-%s' % uuid.uuid4().hex[:8]
     env = {'AWS_ACCESS_KEY_ID': s3_endpoint.credentials['aws_access_key_id'],
            'AWS_SECRET_ACCESS_KEY': s3_endpoint.credentials['aws_secret_access_key']}
-    publish(ansible, tmp_path, 's3://%s/%s' % (bucket, prefix), [fixture_caches['0.9.0']['path'],
-                                                               fixture_caches['gems']['path']],
+    caches = [fixture_caches['0.9.0']['path'], fixture_caches['gems']['path']]
+    publish(ansible, tmp_path, 's3://%s/%s' % (bucket, prefix), caches,
             env=env, **s3_options(s3_endpoint))
     variables = node_vars('s3://%s/%s' % (bucket, prefix), ['airgap-fixture-base'], ['airgap_chain_a'],
                           offline_install_store_options=s3_options(s3_endpoint))

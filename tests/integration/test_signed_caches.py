@@ -105,8 +105,8 @@ def test_without_keys_a_rehashed_manifest_goes_unnoticed_and_with_keys_the_build
     assert 'altered after it was signed' in guarded['msg']
 
 
-def test_a_signed_cache_ships_and_installs_with_the_key_trusted_on_the_target(offline_hosts, fleet_ansible, signed_cache,
-                                                                               keys):
+def test_a_signed_cache_ships_and_installs_with_the_key_trusted_on_the_target(
+        offline_hosts, fleet_ansible, signed_cache, keys):
     host = offline_hosts.names[0]
     trust_on(offline_hosts, host, keys['release'])
     shipped = fleet_ansible.module(host, 'airgap.packages.ship_cache', {
@@ -231,8 +231,8 @@ def test_a_pointer_replaced_by_an_unsigned_one_is_refused(signed_store, signing_
     refused(signing_node, server, 'channels/stable/python/%s.json is not signed' % signed_cache['key'], ALLOWED)
 
 
-def test_a_manifest_signed_with_an_untrusted_key_is_refused(tmp_path, ansible, signed_store, signing_node, signed_cache,
-                                                             keys):
+def test_a_manifest_signed_with_an_untrusted_key_is_refused(
+        tmp_path, ansible, signed_store, signing_node, signed_cache, keys):
     root, server = signed_store
     for name in os.listdir(os.path.join(str(root), 'manifests')):
         if name.endswith('.sig'):

@@ -50,8 +50,8 @@ def make_cache(directory, payload=b'A' * 64):
     os.makedirs(str(directory), exist_ok=True)
     with open(os.path.join(str(directory), 'a-1.0-py3-none-any.whl'), 'wb') as handle:
         handle.write(payload)
-    manifest = Manifest('python', {'key': KEY}, [], [Artifact('a-1.0-py3-none-any.whl', 'a', '1.0', len(payload),
-                                                               hashlib.sha256(payload).hexdigest())])
+    artifact = Artifact('a-1.0-py3-none-any.whl', 'a', '1.0', len(payload), hashlib.sha256(payload).hexdigest())
+    manifest = Manifest('python', {'key': KEY}, [], [artifact])
     write_manifest(str(directory), manifest)
     return manifest
 
