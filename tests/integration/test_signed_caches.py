@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from hosts import HostFleet
 from node_image import PullNode
 from runner import local_tasks
+from sources import make_wheel
 from storeserver import StoreWebServer
 
 pytestmark = pytest.mark.integration
@@ -78,12 +80,18 @@ def signed_cache(tmp_path_factory, ansible, platform, python_index, keys):
     return cache
 
 
+def evil_wheel(directory, artifact):
+    """A valid wheel of the same project and version as artifact, with other code: what an attacker swaps in."""
+    return make_wheel(str(directory), artifact['name'], artifact['version'], payload=uuid.uuid4().bytes)
+
+
 def swap_a_wheel(cache_dir):
     """The attack: replace a wheel and rewrite the manifest so that its size and sha256 match the new file."""
     with open(os.path.join(cache_dir, 'manifest.json')) as handle:
         manifest = json.load(handle)
     artifact = manifest['artifacts'][0]
-    swapped = b'PK\x05\x06' + b'\0' * 18 + uuid.uuid4().bytes
+    with open(evil_wheel(os.path.join(os.path.dirname(cache_dir), 'evil-%s' % uuid.uuid4().hex[:6]), artifact), 'rb') as handle:
+        swapped = handle.read()
     with open(os.path.join(cache_dir, artifact['filename']), 'wb') as handle:
         handle.write(swapped)
     artifact.update(size=len(swapped), sha256=hashlib.sha256(swapped).hexdigest())
@@ -140,13 +148,11 @@ def test_a_staged_copy_edited_to_match_a_swapped_wheel_is_refused_before_pip_run
     shipped = fleet_ansible.module(host, 'airgap.packages.ship_cache', {
         'src': signed_cache['path'], 'dest': STAGE + '-edited', 'trusted_keys': ALLOWED})[host]
     assert shipped.get('failed') is None, shipped
-    script = ('import hashlib, json, sys\n'
-              'd = sys.argv[1]; m = json.load(open(d + "/manifest.json")); a = m["artifacts"][0]\n'
-              'data = b"PK\\x05\\x06" + b"\\0" * 18\n'
-              'open(d + "/" + a["filename"], "wb").write(data)\n'
-              'a.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())\n'
-              'json.dump(m, open(d + "/manifest.json", "w"))\n')
-    offline_hosts.run(host, ['python3', '-c', script, shipped['path']], check=True)
+    with tempfile.TemporaryDirectory() as local:
+        copy = os.path.join(local, 'cache')
+        shutil.copytree(signed_cache['path'], copy)
+        swap_a_wheel(copy)
+        offline_hosts.push_dir(host, copy, shipped['path'])  # the staged copy, edited in place on the host
     venv = VENV + '-edited'
     unguarded = fleet_ansible.module(host, 'airgap.packages.pip_offline', {'cache': shipped['path'], 'virtualenv': venv},
                                      check=True)[host]
