@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gem_offline: verify a gem cache and make an install dir hold what its manifest pins.
 
-probe → choose and verify artifacts → plan → (lock, probe and plan again, check the toolchain,
-stage with `gem install --local`, move into place, remove, probe to confirm). Check mode and
-a converged install dir stop after the plan: gem is not run. Runs on targets: standard library only.
+probe → choose and verify artifacts → plan → check each gem the plan installs (gem_check) →
+(lock, probe and plan again, check the toolchain, stage with `gem install --local`, move into
+place, remove, probe to confirm). Check mode and a converged install dir stop after the plan: gem
+is not run. Runs on targets: standard library only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +16,7 @@ __metaclass__ = type
 import os
 import shutil
 
-from ansible_collections.airgap.packages.plugins.module_utils import gem_plan, gem_target
+from ansible_collections.airgap.packages.plugins.module_utils import gem_check, gem_plan, gem_target
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
@@ -92,6 +93,9 @@ class GemOffline:
         self.verified = [a.filename for a in artifacts]
         gem_plan.check_dependencies(request.cache, artifacts, probe.default_gems)
         steps = gem_plan.plan_present(artifacts, probe.installed, request.sync, [a.name for a in manifest.artifacts])
+        for artifact in sorted(set(a for step in steps for a in step.install), key=lambda a: a.filename):
+            gem_check.check_gem(os.path.join(request.cache, artifact.filename), artifact.name, artifact.version,
+                                gem_plan.platform_of(artifact.platform))
         gem_plan.check_toolchain(steps, probe.toolchain)
         return _Plan(probe, artifacts, steps, {})
 

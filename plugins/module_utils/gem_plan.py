@@ -28,8 +28,10 @@ PRUNE = 'prune'
 NONE = 'none'
 """Reported per gem when nothing is done to it."""
 
-InstalledGem = namedtuple('InstalledGem', ['name', 'version', 'platform', 'full_name', 'extensions', 'missing_extensions', 'requires'])
-"""One specification found in the install dir's specifications/ directory."""
+InstalledGem = namedtuple('InstalledGem', ['name', 'version', 'platform', 'full_name', 'extensions', 'missing_extensions', 'requires',
+                                           'missing_files'], defaults=((),))
+"""One specification found in the install dir's specifications/ directory; missing_files names what of the gem's
+files is gone (its gems/<full name> directory)."""
 
 GemStep = namedtuple('GemStep', ['change', 'install', 'remove'])
 """A Change plus what carries it out: artifacts to install (deps first) and installed gems to remove."""
@@ -127,8 +129,9 @@ def check_dependencies(cache_dir, artifacts, available_names):
 
 
 def _describe(gems):
-    """Installed versions of one gem as text; a gem whose extensions were never built says so."""
+    """Installed versions of one gem as text; a gem whose extensions were never built, or whose files are gone, says so."""
     return ', '.join(identity(g.version, g.platform) + (' (extensions not built)' if g.missing_extensions else '')
+                     + (' (files missing: %s)' % ', '.join(g.missing_files) if g.missing_files else '')
                      for g in sorted(gems, key=_version_key))
 
 
@@ -158,7 +161,9 @@ def plan_present(artifacts, installed, sync=False, listed_names=()):
     """Steps that make the install dir hold exactly the pinned version of every artifact's gem.
 
     A gem is converged when its installed versions are exactly the pinned ones, each with its
-    extensions built. Other versions of a pinned gem are drift and are removed. sync also removes
+    extensions built and its files in place (a specification whose gem directory is gone is drift,
+    as is a gem directory without its specification: then the gem counts as not installed). Other
+    versions of a pinned gem are drift and are removed. sync also removes
     every installed gem whose name is not in listed_names (the whole manifest).
     """
     by_name = {}
@@ -173,7 +178,7 @@ def plan_present(artifacts, installed, sync=False, listed_names=()):
         have = by_name.get(name, [])
         want_ids = set((a.version, platform_of(a.platform)) for a in want)
         have_ids = set((g.version, platform_of(g.platform)) for g in have)
-        broken = set((g.version, platform_of(g.platform)) for g in have if g.missing_extensions)
+        broken = set((g.version, platform_of(g.platform)) for g in have if g.missing_extensions or g.missing_files)
         to_install = [a for a in want if (a.version, platform_of(a.platform)) not in have_ids - broken]
         to_remove = [g for g in have if (g.version, platform_of(g.platform)) not in want_ids]
         if not to_install and not to_remove:

@@ -60,10 +60,13 @@ Dir.glob(File.join(dir, 'specifications', '*.gemspec')).sort.each do |path|
     unreadable << path
     next
   end
+  # An installed specification keeps no file list; what it has to have is its gem directory, not empty.
+  gem_dir = File.join(dir, 'gems', spec.full_name)
+  missing_files = File.directory?(gem_dir) && !Dir.empty?(gem_dir) ? [] : [File.join('gems', spec.full_name)]
   installed << {
     'name' => spec.name, 'version' => spec.version.to_s, 'platform' => spec.platform.to_s,
     'full_name' => spec.full_name, 'extensions' => !spec.extensions.empty?,
-    'missing_extensions' => spec.missing_extensions?,
+    'missing_extensions' => spec.missing_extensions?, 'missing_files' => missing_files,
     'requires' => spec.runtime_dependencies.map(&:name).sort.uniq
   }
 end
@@ -206,7 +209,8 @@ def probe(command, base_env, install_dir=None, user_install=False, platforms=(),
     toolchain = Toolchain(compiler, _which(compiler, path_env) if compiler else None, make, _which(make, path_env),
                           dict((path, bool(present)) for path, present in data['headers']))
     installed = [InstalledGem(g['name'], g['version'], g['platform'], g['full_name'], bool(g['extensions']),
-                              bool(g['missing_extensions']), list(g['requires'])) for g in data['installed']]
+                              bool(g['missing_extensions']), list(g['requires']), list(g.get('missing_files') or []))
+                 for g in data['installed']]
     return Probe(data['ruby'], data['rubygems'], data['gem_dir'], data['bindir'], data['platforms'], data['fits'],
                  data['default_gems'], installed, data['unreadable'], toolchain)
 

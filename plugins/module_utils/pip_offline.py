@@ -5,8 +5,11 @@
 
 Runs on targets: standard library only (Python 3.8+). The order is fixed: read the manifest,
 ask the target interpreter what it holds and which tags it takes, plan, verify what the plan
-needs, and only then (under the environment's lock) create the virtualenv, run pip or uv, and
-confirm the result with a fresh probe and `pip check`.
+needs (sha256 and size, then each wheel's members), check that the environment's filesystem can
+hold it, and only then (under the environment's lock) create the virtualenv, run pip or uv, and
+confirm the result with a fresh probe and `pip check`. A run that fails after that point leaves
+the environment as it was: a virtualenv it created is removed, an existing one is undone
+(python_undo).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -24,19 +28,28 @@ import sys
 import tempfile
 import zipfile
 
-from ansible_collections.airgap.packages.plugins.module_utils import python_env
-from ansible_collections.airgap.packages.plugins.module_utils.errors import InstallError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils import python_env, python_undo, wheel_check
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError, ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
     REMOVE, changes_as_dicts, compare_versions, plan_changes, plan_diff)
-from ansible_collections.airgap.packages.plugins.module_utils.python_probe import normalise_name
+from ansible_collections.airgap.packages.plugins.module_utils.python_probe import normalise_name, read_record
 
 # The packaging tools a virtualenv is seeded with: `sync` leaves them alone unless the cache pins them.
 SEED_PACKAGES = ('pip', 'setuptools', 'wheel')
 # Older pips lack options this module relies on (--require-hashes with --no-deps, --isolated, --only-binary).
 MIN_PIP = '19.0'
+# Free space a plan needs beyond the installed size of its wheels: a margin for what the estimate cannot see
+# (installer metadata, directory growth), plus what a new virtualenv takes before pip is in it.
+SPACE_MARGIN = 0.10
+SPACE_SLACK = 1024 * 1024
+NEW_VIRTUALENV_BYTES = 1024 * 1024
+ENSUREPIP_BYTES = 24 * 1024 * 1024
+# Files of the scripts directory up to this size are kept as copies during an install (see python_undo).
+SCRIPT_COPY_LIMIT = 1024 * 1024
+_ARCH_ALIASES = {'amd64': 'x86_64', 'arm64': 'aarch64', 'x64': 'x86_64'}
 
 
 class Request:
@@ -91,6 +104,7 @@ class PipOffline:
         self.candidates = self._candidates()
         self.tools = dict((name, [a for a in self.manifest.artifacts if a.name == name]) for name in ('pip', 'uv'))
         self.verified = []
+        self.contents = {}
 
     # ---- what the manifest asks for -------------------------------------------------------
 
@@ -139,6 +153,12 @@ class PipOffline:
     def _venv_exists(self):
         return bool(self.request.virtualenv) and python_env.is_virtualenv(self.request.virtualenv)
 
+    def _check_names(self):
+        """The distributions whose dist-info is checked for damage: those the plan may touch ('*' with sync)."""
+        if self.request.sync:
+            return '*'
+        return sorted(set(self.candidates) | set(self.top_names))
+
     def _probe(self, tags_from=None, with_tags=True):
         """Probe the target (or, before its virtualenv exists, the base interpreter); tags unless tags_from has them."""
         exists = not self.request.virtualenv or self._venv_exists()
@@ -148,10 +168,11 @@ class PipOffline:
                                | set(a.filename for a in self._tool_candidates()))
         python = self.target_python if exists else self.base_python
         state = None
+        check = self._check_names() if exists else None
         if exists and self.request.virtualenv:
-            state = python_env.read_state(python, self.request.virtualenv, filenames)
+            state = python_env.read_state(python, self.request.virtualenv, filenames, check)
         if state is None:
-            state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists)
+            state = python_env.probe(python, self.runner, filenames=filenames, capabilities=not exists, check=check)
         if tags_from is not None:
             state.tags = tags_from.tags
         return state, exists
@@ -159,7 +180,9 @@ class PipOffline:
     # ---- planning -----------------------------------------------------------------------
 
     def _choose(self, state):
-        """The one artifact per name that this interpreter installs best; VerificationError when none fits."""
+        """The one artifact per name that this interpreter installs best; VerificationError when none fits,
+        or when the manifest was built for another interpreter (whatever the environment already holds)."""
+        self._check_environment(state)
         chosen, unfit = {}, []
         for name in sorted(self.candidates):
             fitting, problems = [], []
@@ -188,6 +211,35 @@ class PipOffline:
                 problems=unfit, interpreter=state.executable)
         return chosen
 
+    def _check_environment(self, state):
+        """VerificationError when the manifest records a Python version, implementation or architecture that this
+        interpreter does not have: its closure was resolved for that interpreter, even where pure wheels fit by tags."""
+        environment = self.manifest.environment
+        tags = state.tags or {}
+        have = {
+            'version': tags.get('python') or '.'.join(str(state.version).split('.')[:2]),
+            'implementation': (tags.get('implementation') or state.implementation or '').lower(),
+            'arch': _arch(tags.get('arch') or ''),
+        }
+        want = {
+            'version': '.'.join(str(environment.get('version') or '').split('.')[:2]),
+            'implementation': str(environment.get('implementation') or '').lower(),
+            'arch': _arch(str(environment.get('arch') or '')),
+        }
+        differ = [field for field in ('version', 'implementation', 'arch') if want[field] and have[field] and want[field] != have[field]]
+        if not differ:
+            return
+        labels = {'version': 'Python %s', 'implementation': '%s', 'arch': '%s'}
+        cache_tags = [t for t in environment.get('tags') or [] if isinstance(t, str)][:3]
+        raise VerificationError(
+            'the cache %s was built for %s (environment key %s%s), not for the interpreter %s (%s, accepts e.g. %s); '
+            'nothing was installed. Ship the cache built for this environment key, or rebuild it for this interpreter.'
+            % (self.request.cache, ', '.join(labels[f] % want[f] for f in differ), self.manifest.environment_key or 'none',
+               ', tags e.g. %s' % ', '.join(cache_tags) if cache_tags else '', state.executable,
+               ', '.join(labels[f] % have[f] for f in differ), ', '.join(tags.get('supported_sample', [])) or 'no wheel tags'),
+            problems=[{'problem': 'environment mismatch', 'field': f, 'cache': want[f], 'interpreter': have[f]} for f in differ],
+            interpreter=state.executable)
+
     def _tool(self, name, state):
         """The cached wheel of pip or uv that fits this interpreter, or None."""
         if state.tags is None and self.tools.get(name):
@@ -213,15 +265,8 @@ class PipOffline:
             # Removing needs no artifact, so neither tags nor a cache for this platform.
             state, exists = self._probe(with_tags=False)
             return self._plan_for(state, exists, False, {})
-        if tags_from is None and not seed_pip and all(len(found) == 1 for found in self.candidates.values()):
-            # Tags only matter for what gets installed: a converged environment is told without them,
-            # from a plain virtualenv's files or else a probe; anything to do is planned again with them.
-            state, exists = self._probe(with_tags=False)
-            if exists:
-                chosen = dict((name, found[0]) for name, found in self.candidates.items())
-                plan = self._plan_for(state, exists, seed_pip, chosen)
-                if not plan.changes:
-                    return plan
+        # Tags are checked on every run, converged or not: an environment that already holds the pinned
+        # versions is still not in line with a cache built for another interpreter.
         state, exists = self._probe(tags_from)
         return self._plan_for(state, exists, seed_pip, self._choose(state))
 
@@ -235,7 +280,7 @@ class PipOffline:
             for name in outside:
                 self.warn('%s is installed outside %s (%s) and is left alone' % (name, state.purelib, state.visible()[name]))
             remove = [n for n in self.top_names if n in removable]
-            return Plan(plan_changes({}, removable, remove=remove), chosen, state, False)
+            return Plan(plan_changes({}, removable, remove=remove, broken=state.broken()), chosen, state, False)
         desired = dict((name, artifact.version) for name, artifact in chosen.items())
         installed = {} if create else _align_versions(state.visible(), desired)
         if create or seed_pip:
@@ -247,16 +292,67 @@ class PipOffline:
         remove = ()
         if self.request.sync and not create:
             remove = [n for n in state.removable() if n not in desired and n not in SEED_PACKAGES]
-        return Plan(plan_changes(desired, installed, remove=remove), chosen, state, create)
+        broken = {} if create else state.broken()
+        return Plan(plan_changes(desired, installed, remove=remove, broken=broken), chosen, state, create)
 
     # ---- verification -------------------------------------------------------------------
 
     def verify(self, artifacts):
-        """Size and sha256 of each artifact against the manifest, once per run per file."""
+        """Size and sha256 of each artifact against the manifest, then each wheel's members (wheel_check), once per run per file."""
         todo = [a for a in artifacts if a.filename not in self.verified]
         if todo:
             verify_artifacts(self.request.cache, todo)
+            for artifact in todo:
+                self.contents[artifact.filename] = wheel_check.check_wheel(
+                    os.path.join(self.request.cache, artifact.filename), artifact.name, artifact.version)
             self.verified.extend(a.filename for a in todo)
+
+    def preflight(self, plan):
+        """InstallError before anything is written when a filesystem the plan writes to lacks the space or inodes it needs.
+
+        What is needed: every file of the planned wheels rounded up to the filesystem's block, a .pyc
+        beside each .py when compiling, a directory block each, plus SPACE_MARGIN and SPACE_SLACK; on the
+        environment's filesystem, and for uv also on the temporary directory's when that is another one.
+        """
+        contents = [self.contents[a.filename] for a in plan.needed if a.filename in self.contents]
+        if not contents:
+            return
+        target = self.request.virtualenv or plan.state.purelib
+        needs = []
+        extra = 0
+        if plan.create_virtualenv:
+            extra = NEW_VIRTUALENV_BYTES + (ENSUREPIP_BYTES if self._tool('pip', plan.state) is None and plan.state.has_ensurepip else 0)
+        needs.append((target, self.request.compile_bytecode, extra))
+        if self.request.tmpdir and self._may_use_uv(plan.state):
+            needs.append((self.request.tmpdir, False, 0))  # uv unpacks into its cache there, then links or copies
+        lacking, seen = [], set()
+        for path, compiled, extra in needs:
+            anchor = _existing_ancestor(path)
+            info = os.stat(anchor)
+            if info.st_dev in seen:
+                continue
+            seen.add(info.st_dev)
+            fs = os.statvfs(anchor)
+            block = fs.f_frsize or fs.f_bsize or 4096
+            installed = sum(c.installed_bytes(block, compiled) for c in contents)
+            required = int((installed + extra) * (1 + SPACE_MARGIN)) + SPACE_SLACK
+            available = fs.f_bavail * fs.f_frsize
+            inodes = sum(c.installed_inodes(compiled) for c in contents)
+            short_inodes = fs.f_files > 0 and fs.f_favail < inodes
+            if required > available or short_inodes:
+                lacking.append({'path': _mount_point(anchor), 'for': path, 'required': required, 'available': available,
+                                'installed_size': installed, 'inodes_required': inodes,
+                                'inodes_available': fs.f_favail if fs.f_files > 0 else None})
+        if lacking:
+            raise InstallError(
+                'not enough space to install into %s, nothing was installed: %s. Free space there, or install into a '
+                'virtualenv on a bigger filesystem.' % (target, '; '.join(_describe_lack(item, len(contents)) for item in lacking)),
+                space=lacking)
+
+    def _may_use_uv(self, state):
+        if self.request.installer == 'pip':
+            return False
+        return self.request.installer == 'uv' or self._tool('uv', state) is not None
 
     # ---- acting -------------------------------------------------------------------------
 
@@ -266,6 +362,8 @@ class PipOffline:
             self.verify(plan.needed)
             if plan.changes and not self.request.virtualenv:
                 self._break_system(plan.state)  # check mode fails where the real run would
+            if plan.changes:
+                self.preflight(plan)
             return self._result(plan, installer=None, created=None)
         if self.request.virtualenv:
             if not self._venv_exists():
@@ -276,6 +374,7 @@ class PipOffline:
                     # Verify before the lock creates anything beside the virtualenv-to-be. A plan made
                     # outside the lock is never reported: another run may be creating the virtualenv now.
                     self.verify(plan.needed)
+                    self.preflight(plan)
             # A virtualenv's lock is known before anything is read: an existing one is probed once, under it.
             with environment_lock(self.request.virtualenv):
                 return self._run_locked(self.plan())
@@ -283,23 +382,138 @@ class PipOffline:
         if not plan.changes:
             return self._result(plan, installer=None, created=None)
         self.verify(plan.needed)
+        self.preflight(plan)
         with environment_lock(plan.state.purelib):
             # Another run may have changed the environment while this one waited for the lock.
             return self._run_locked(self.plan(tags_from=plan.state))
 
     def _run_locked(self, plan):
         self.verify(plan.needed)
-        created = None
         if plan.create_virtualenv:
-            created = self._create_virtualenv(plan)
+            return self._run_in_new_virtualenv(plan)
+        if not plan.changes:
+            return self._result(plan, installer=None, created=None)
+        self.preflight(plan)
+        backend = self._backend(plan.state)
+        undo = python_undo.Undo.prepare(self._roots(plan.state), self._at_stake(plan), copy=self._scripts(plan.state))
+        try:
+            purged = self._purge_broken(plan)
+            check = self._apply(plan, backend, purged)
+            self._confirm(plan, backend, check)
+        except BaseException as exc:
+            self._undo(undo, exc)
+            raise
+        undo.discard()
+        return self._result(plan, installer=backend.name, created=None)
+
+    def _run_in_new_virtualenv(self, plan):
+        """Create the virtualenv and install into it; on any failure the virtualenv goes again, so nothing half-made stays."""
+        self.preflight(plan)
+        path = self.request.virtualenv
+        existed = os.path.isdir(path)
+        created = self._create_virtualenv(plan)
+        try:
             plan = self.plan(seed_pip=True, tags_from=plan.state)
             self.verify(plan.needed)
-        if not plan.changes:
-            return self._result(plan, installer=None, created=created)
-        backend = self._backend(plan.state)
-        check = self._apply(plan, backend)
-        self._confirm(plan, backend, check)
+            if not plan.changes:
+                return self._result(plan, installer=None, created=created)
+            backend = self._backend(plan.state)
+            check = self._apply(plan, backend)
+            self._confirm(plan, backend, check)
+        except BaseException as exc:
+            python_env.remove_created(path, existed)
+            if isinstance(exc, AirgapError):
+                _amend(exc, 'the virtualenv %s that this run created was removed again' % path)
+            elif isinstance(exc, (IOError, OSError)):
+                raise _os_failure(exc, path, 'the virtualenv %s that this run created was removed again' % path)
+            raise
         return self._result(plan, installer=backend.name, created=created)
+
+    def _roots(self, state):
+        """The directories an install writes to: the virtualenv, or an interpreter's site and script directories."""
+        if self.request.virtualenv:
+            return [self.request.virtualenv]
+        roots = []
+        for path in (state.purelib, state.platlib, state.scripts):
+            if path and not python_env.within(os.path.abspath(path), roots):
+                roots.append(os.path.abspath(path))
+        return roots
+
+    def _at_stake(self, plan):
+        """Existing files the run may replace or remove: those of every distribution it touches (by RECORD and in its
+        dist-info), and those its wheels are written over."""
+        state = plan.state
+        paths = set()
+        for change in plan.changes:
+            distribution = state.distribution(change.name)
+            if distribution is None or not distribution.in_environment:
+                continue
+            site = os.path.dirname(distribution.path)
+            try:
+                rows = read_record(distribution.path)
+            except (IOError, OSError, ValueError):
+                rows = []
+            paths.update(os.path.abspath(os.path.join(site, row[0])) for row in rows)
+            for directory, _dirs, files in os.walk(distribution.path):
+                paths.update(os.path.join(directory, name) for name in files)
+        scheme = state.scheme()
+        for artifact in plan.needed:
+            contents = self.contents.get(artifact.filename)
+            if contents is not None:
+                paths.update(contents.targets(scheme))
+        paths.update(self._scripts(state, small=False))
+        return paths
+
+    @staticmethod
+    def _scripts(state, small=True):
+        """The small (or else the other) files of the scripts directory: entry points of any name may be written there,
+        some in place, so the small ones, which scripts are, are kept as copies."""
+        if not state.scripts or not os.path.isdir(state.scripts):
+            return []
+        found = []
+        for name in os.listdir(state.scripts):
+            path = os.path.join(state.scripts, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and (info.st_size <= SCRIPT_COPY_LIMIT) == small:
+                found.append(path)
+        return found
+
+    def _purge_broken(self, plan):
+        """Take away the broken distributions the plan repairs: pip and uv would see them as installed (or fail to uninstall them)."""
+        broken = plan.state.broken()
+        roots = self._roots(plan.state)
+        purged = set()
+        for change in plan.changes:
+            if change.name in broken:
+                python_env.remove_broken_distribution(broken[change.name], roots)
+                purged.add(change.name)
+        return purged
+
+    def _undo(self, undo, exc):
+        """Put the environment back after exc; amends the error with what was done, or raises what undoing could not do."""
+        target = self.request.virtualenv or undo.roots[0]
+        try:
+            removed, restored, lost = undo.undo()
+        except (IOError, OSError) as failure:
+            note = ('undoing the run failed too (%s): %s may hold part of this run; the next run repairs what the plan finds '
+                    'broken' % (failure, target))
+        else:
+            undo.discard()
+            if lost:
+                note = ('%s was put back except %s, which the run changed and no copy was kept of'
+                        % (target, ', '.join(sorted(lost)[:5])))
+            else:
+                note = ('%s was restored to its state before this run (%d paths removed, %d put back)'
+                        % (target, len(removed), len(restored)))
+            if _no_space(exc):
+                note += '; its filesystem has %s free now' % _mib(_free_bytes(target))
+        if isinstance(exc, AirgapError):
+            _amend(exc, note)
+        elif isinstance(exc, (IOError, OSError)):
+            raise _os_failure(exc, target, note)
 
     def _create_virtualenv(self, plan):
         pip_wheel = self._tool('pip', plan.state)
@@ -351,13 +565,17 @@ class PipOffline:
             binary = os.path.join(private_tempdir(self.request.tmpdir, 'airgap-uv-'), 'uv')
             return _extract_checked(wheel, member, expected, binary)
 
-    def _apply(self, plan, backend):
-        """Run the installer for the plan; returns the installer's check result when it ran it in the same step."""
+    def _apply(self, plan, backend, purged=()):
+        """Run the installer for the plan; returns the installer's check result when it ran it in the same step.
+
+        purged: names whose broken distribution is already gone (see _purge_broken), so not for the installer to remove.
+        """
         work = private_tempdir(self.request.tmpdir, 'airgap-pip-')
         break_system = self._break_system(plan.state)
         check = None
-        if plan.removals:
-            backend.uninstall(plan.removals, break_system)
+        removals = [name for name in plan.removals if name not in purged]
+        if removals:
+            backend.uninstall(removals, break_system)
         needed = plan.needed
         if needed:
             links = os.path.join(work, 'links')
@@ -385,11 +603,13 @@ class PipOffline:
         return True
 
     def _confirm(self, plan, backend, check=None):
-        """A fresh probe must show the plan done, and the installer's check must pass."""
-        after = None
+        """A fresh probe must show the plan done (no touched distribution broken), and the installer's check must pass."""
+        touched = sorted(c.name for c in plan.changes)
+        state = None
         if self.request.virtualenv:
-            after = python_env.read_virtualenv(self.request.virtualenv)
-        after = (after or python_env.probe(plan.state.python, self.runner)).visible()
+            state = python_env.read_virtualenv(self.request.virtualenv, touched)
+        state = state or python_env.probe(plan.state.python, self.runner, check=touched)
+        after, broken = state.visible(), state.broken()
         wrong = []
         for change in plan.changes:
             have = after.get(change.name)
@@ -398,6 +618,8 @@ class PipOffline:
                     wrong.append('%s still installed (%s)' % (change.name, have))
             elif have is None or compare_versions(have, change.after) != 0:
                 wrong.append('%s is %s, expected %s' % (change.name, have or 'absent', change.after))
+            elif change.name in broken:
+                wrong.append('%s %s is installed but broken (%s)' % (change.name, have, broken[change.name].problem))
         if wrong:
             raise InstallError('%s reported success but the environment does not match the plan: %s'
                                % (backend.name, '; '.join(wrong)), changes=changes_as_dicts(plan.changes))
@@ -431,8 +653,15 @@ class PipOffline:
             'virtualenv_created': bool(created) or (plan.create_virtualenv and self.request.check_mode),
             'site_packages': state.purelib if (not plan.create_virtualenv or created) else None,
             'verified': sorted(self.verified),
+            'broken': self._broken_report(plan),
             'diff': plan_diff(plan.changes),
         }
+
+    @staticmethod
+    def _broken_report(plan):
+        broken = plan.state.broken()
+        return [{'name': name, 'version': broken[name].version, 'path': broken[name].path, 'problem': broken[name].problem}
+                for name in sorted(set(c.name for c in plan.changes) & set(broken))]
 
 
 _CHECK_LINES = (
@@ -468,6 +697,65 @@ def _align_versions(installed, desired):
         if have is not None and have != want and compare_versions(have, want) == 0:
             aligned[name] = want
     return aligned
+
+
+def _arch(value):
+    value = value.lower().replace('-', '_')
+    return _ARCH_ALIASES.get(value, value)
+
+
+def _mib(size):
+    return '%.1f MiB' % (size / 1048576.0)
+
+
+def _describe_lack(item, wheels):
+    what = []
+    if item['required'] > item['available']:
+        what.append('needs %s for %d wheels (%s installed, plus a %d%% margin), %s are available'
+                    % (_mib(item['required']), wheels, _mib(item['installed_size']), int(SPACE_MARGIN * 100), _mib(item['available'])))
+    if item['inodes_available'] is not None and item['inodes_required'] > item['inodes_available']:
+        what.append('needs %d inodes, %d are available' % (item['inodes_required'], item['inodes_available']))
+    return 'the filesystem at %s (holding %s) %s' % (item['path'], item['for'], ' and '.join(what))
+
+
+def _existing_ancestor(path):
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _mount_point(path):
+    """The directory where the filesystem holding path is mounted."""
+    path = os.path.realpath(path)
+    device = os.stat(path).st_dev
+    while path != os.path.dirname(path) and os.stat(os.path.dirname(path)).st_dev == device:
+        path = os.path.dirname(path)
+    return path
+
+
+def _free_bytes(path):
+    try:
+        fs = os.statvfs(_existing_ancestor(path))
+    except OSError:
+        return 0
+    return fs.f_bavail * fs.f_frsize
+
+
+def _no_space(exc):
+    return getattr(exc, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(getattr(exc, 'msg', exc))
+
+
+def _amend(exc, note):
+    """Add what was done about a failure to its error message."""
+    exc.msg = '%s; %s' % (exc.msg.rstrip('. '), note)
+    exc.args = (exc.msg,)
+
+
+def _os_failure(exc, target, note):
+    if exc.errno == errno.ENOSPC:
+        return InstallError('no space left on the device holding %s (%s) while installing; %s' % (target, exc, note))
+    return InstallError('changing %s failed: %s; %s' % (target, exc, note))
 
 
 def _describe_unfit(problem):

@@ -42,11 +42,12 @@ def compare_versions(left, right):
     return (left > right) - (left < right)
 
 
-def plan_changes(desired, installed, remove=(), sync=False):
+def plan_changes(desired, installed, remove=(), sync=False, broken=()):
     """Changes that take installed ({name: version}) to desired ({name: version}).
 
     remove: names to uninstall (state=absent); sync: also remove everything installed that is
-    not desired. Names must already be normalised the same way on both sides.
+    not desired; broken: installed names whose files are damaged, reinstalled even at the desired
+    version. Names must already be normalised the same way on both sides.
     """
     changes = []
     for name in sorted(desired):
@@ -57,6 +58,8 @@ def plan_changes(desired, installed, remove=(), sync=False):
             order = compare_versions(want, have)
             action = UPGRADE if order > 0 else DOWNGRADE if order < 0 else REINSTALL
             changes.append(Change(name, action, have, want))
+        elif name in broken:
+            changes.append(Change(name, REINSTALL, have, want))
     unwanted = set(name for name in remove if name in installed)
     if sync:
         unwanted.update(name for name in installed if name not in desired)

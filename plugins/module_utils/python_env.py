@@ -13,10 +13,11 @@ __metaclass__ = type
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
-from ansible_collections.airgap.packages.plugins.module_utils import python_probe
+from ansible_collections.airgap.packages.plugins.module_utils import python_probe, wheel_check
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
 
 # Variables that would let the target's own configuration steer an installer or an interpreter.
@@ -53,11 +54,12 @@ class Runner:
 class Distribution:
     """One installed distribution as the probe saw it."""
 
-    def __init__(self, name, version, path, in_environment):
+    def __init__(self, name, version, path, in_environment, problem=None):
         self.name = name
         self.version = version
         self.path = path
         self.in_environment = in_environment
+        self.problem = problem
 
     def __repr__(self):
         return 'Distribution(%s %s)' % (self.name, self.version)
@@ -75,6 +77,8 @@ class PythonState:
         self.in_venv = data.get('in_venv', False)
         self.purelib = data['purelib']
         self.platlib = data['platlib']
+        self.scripts = data.get('scripts')
+        self.data = data.get('data')
         self.externally_managed = data.get('externally_managed', False)
         self.has_venv = data.get('has_venv')
         self.has_ensurepip = data.get('has_ensurepip')
@@ -88,6 +92,21 @@ class PythonState:
     def removable(self):
         """{name: version} of the distributions inside the environment's own site-packages."""
         return dict((d.name, d.version) for d in self.distributions if d.in_environment)
+
+    def broken(self):
+        """{name: Distribution} of the distributions in the environment whose dist-info is not whole (see python_probe)."""
+        return dict((d.name, d) for d in self.distributions if d.in_environment and d.problem)
+
+    def distribution(self, name):
+        """The Distribution the interpreter sees under name, or None."""
+        for candidate in self.distributions:
+            if candidate.name == name:
+                return candidate
+        return None
+
+    def scheme(self):
+        """Where an installer puts each part of a wheel (headers are left out: no rule here needs them)."""
+        return {'purelib': self.purelib, 'platlib': self.platlib, 'scripts': self.scripts, 'data': self.data}
 
     def file_tags(self, filename):
         return (self.tags or {}).get('files', {}).get(filename)
@@ -120,12 +139,13 @@ def same_interpreter(python):
         return False
 
 
-def read_state(python, virtualenv, filenames=None):
+def read_state(python, virtualenv, filenames=None, check=None):
     """A virtualenv's state without starting its interpreter, or None when probe() has to run it.
 
-    Tags are computed here only when the virtualenv's interpreter is the one running this code.
+    Tags are computed here only when the virtualenv's interpreter is the one running this code;
+    check names the distributions whose dist-info is checked for damage ('*': all).
     """
-    state = read_virtualenv(virtualenv)
+    state = read_virtualenv(virtualenv, check)
     if state is None or filenames is None:
         return state
     if not same_interpreter(python):
@@ -134,9 +154,9 @@ def read_state(python, virtualenv, filenames=None):
     return state
 
 
-def probe(python, runner, filenames=None, capabilities=False):
+def probe(python, runner, filenames=None, capabilities=False, check=None):
     """Ask the interpreter at `python` about itself (one short subprocess); tags of filenames when given."""
-    request = {'capabilities': capabilities}
+    request = {'capabilities': capabilities, 'check': check}
     if filenames is not None:
         request['wheeltags_source'] = module_source(_wheeltags_module())
         request['filenames'] = list(filenames)
@@ -172,7 +192,7 @@ def _read_pyvenv_cfg(path):
     return config
 
 
-def read_virtualenv(path):
+def read_virtualenv(path, check=None):
     """The state of a plain CPython virtualenv read from its files alone, or None whenever that could differ
     from what its interpreter would say (then probe() must run it).
 
@@ -204,8 +224,8 @@ def read_virtualenv(path):
     site = os.path.join(path, os.path.relpath(site, os.path.realpath(path)))
     return PythonState(venv_python(path), {
         'executable': venv_python(path), 'version': version, 'prefix': path, 'in_venv': True, 'purelib': site,
-        'platlib': site, 'externally_managed': False,
-        'distributions': python_probe.installed_distributions([site], [site])})
+        'platlib': site, 'scripts': os.path.join(path, 'bin'), 'data': path, 'externally_managed': False,
+        'distributions': python_probe.installed_distributions([site], [site], check)})
 
 
 def is_virtualenv(path):
@@ -263,6 +283,54 @@ def _layout_pep405(path, base_state):
     os.symlink(executable, os.path.join(bin_dir, 'python'))
     for alias in ('python3', 'python%s' % major_minor):
         os.symlink('python', os.path.join(bin_dir, alias))
+
+
+def within(path, roots):
+    """True when the absolute path is one of roots or below one of them."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def remove_broken_distribution(distribution, roots):
+    """Remove a broken distribution so that an installer can put it back: its dist-info directory, and each file its
+    RECORD lists that still has the recorded hash (the proof that it is this distribution's), inside roots only.
+
+    Returns the paths removed. A file that another distribution overwrote, or that RECORD lists without a
+    hash, stays; the reinstall writes what it owns over it.
+    """
+    info = os.path.abspath(distribution.path)
+    site = os.path.dirname(info)
+    try:
+        rows = python_probe.read_record(info)
+    except (IOError, OSError, ValueError):
+        rows = []
+    removed = []
+    for path, value, _size in rows:
+        full = os.path.abspath(os.path.join(site, path))
+        if full.startswith(info + os.sep) or not within(full, roots) or not value:
+            continue
+        try:
+            mode = os.lstat(full).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode) and wheel_check.file_matches_record(full, value):
+            os.unlink(full)
+            removed.append(full)
+    if os.path.lexists(info):
+        shutil.rmtree(info)
+        removed.append(info)
+    for directory in sorted(set(os.path.dirname(p) for p in removed), key=len, reverse=True):
+        while directory != site and within(directory, roots) and not any(directory == os.path.abspath(r) for r in roots):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+            directory = os.path.dirname(directory)
+    return removed
+
+
+def remove_created(path, existed):
+    """Remove what create_virtualenv made at path (its contents only, when path was an empty directory before)."""
+    _remove_partial(path, existed)
 
 
 def _remove_partial(path, existed):

@@ -7,15 +7,18 @@ Runs on targets, inside the interpreter being described: pip_offline sends this 
 to `python -I -c` with a JSON request on stdin and reads one JSON object from stdout. It must
 therefore stay self-contained (standard library only, no collection imports) and work on
 Python 3.8+. The tag rules are not copied here: the request carries the source of wheeltags.
+RECORD parsing lives here (wheel_check and python_env use it too), since this file must stand alone.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import csv
 import json
 import os
 import re
+import stat
 import sys
 
 
@@ -76,13 +79,75 @@ def distributions_in(directory):
     return found
 
 
-def installed_distributions(path_entries, environment_dirs):
+def parse_record(text):
+    """[(path, hash, size)] of the rows of a RECORD file; ValueError when a row is not path,hash,size."""
+    rows = []
+    for row in csv.reader(text.splitlines()):
+        if not row:
+            continue
+        if len(row) != 3 or not row[0]:
+            raise ValueError('row %r is not path,hash,size' % ','.join(row))
+        rows.append((row[0], row[1], row[2]))
+    return rows
+
+
+def read_record(dist_info):
+    """The rows of a dist-info's RECORD; IOError/OSError when it is absent, ValueError when it is not valid."""
+    with open(os.path.join(dist_info, 'RECORD'), 'rb') as handle:
+        data = handle.read()
+    try:
+        return parse_record(data.decode('utf-8'))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(str(exc))
+
+
+def is_bytecode(path):
+    """A compiled file an installer may list in RECORD: regenerated at will, so its absence is no damage."""
+    return path.endswith('.pyc') and '__pycache__/' in path.replace(os.sep, '/')
+
+
+def record_problem(directory, dist_info):
+    """Why an installed .dist-info is not whole, or None: METADATA or a valid RECORD missing, or files that
+    RECORD lists missing on disk or of another size (an installer killed mid-way leaves exactly that)."""
+    if not os.path.isfile(os.path.join(dist_info, 'METADATA')):
+        return 'METADATA is missing'
+    try:
+        rows = read_record(dist_info)
+    except (IOError, OSError):
+        return 'RECORD is missing'
+    except ValueError as exc:
+        return 'RECORD is not valid (%s)' % exc
+    if not rows:
+        return 'RECORD is empty'
+    missing, resized = [], []
+    prefix = directory.rstrip(os.sep) + os.sep
+    for path, _hash, size in rows:
+        if path.endswith('.pyc') and is_bytecode(path):
+            continue
+        try:
+            info = os.lstat(path if os.path.isabs(path) else prefix + path)
+        except OSError:
+            missing.append(path)
+            continue
+        if size.isdigit() and stat.S_ISREG(info.st_mode) and info.st_size != int(size):
+            resized.append(path)
+    problems = []
+    for what, paths in (('missing', missing), ('of another size than RECORD says', resized)):
+        if paths:
+            shown = ', '.join(sorted(paths)[:3]) + (' and %d more' % (len(paths) - 3) if len(paths) > 3 else '')
+            problems.append('files that RECORD lists are %s: %s' % (what, shown))
+    return '; '.join(problems) or None
+
+
+def installed_distributions(path_entries, environment_dirs, check=None):
     """Distributions visible on sys.path, first one of each name wins (as importlib.metadata does).
 
-    Each is a dict with name, version, path and in_environment (it lives in a directory the
-    installer writes to, so it may be replaced or removed).
+    Each is a dict with name, version, path, in_environment (it lives in a directory the
+    installer writes to, so it may be replaced or removed) and problem: for the dist-info
+    directories in the environment whose names check lists ('*': all), why it is broken, else None.
     """
     environment = set(os.path.realpath(d) for d in environment_dirs)
+    wanted = None if check in (None, '*') else set(check)
     seen = {}
     ordered = []
     for entry in path_entries:
@@ -93,7 +158,11 @@ def installed_distributions(path_entries, environment_dirs):
             if name in seen:
                 continue
             seen[name] = True
-            ordered.append({'name': name, 'version': version, 'path': path, 'in_environment': real in environment})
+            inside = real in environment
+            problem = None
+            if inside and check is not None and (wanted is None or name in wanted) and path.endswith('.dist-info'):
+                problem = record_problem(entry, path)
+            ordered.append({'name': name, 'version': version, 'path': path, 'in_environment': inside, 'problem': problem})
     return ordered
 
 
@@ -130,7 +199,9 @@ def tag_report(source, filenames):
             'compatible': filename not in bad,
             'rank': min(ranks) if ranks and filename not in bad else None,
         }
-    return {'files': report, 'supported_count': len(supported), 'supported_sample': supported[:5]}
+    return {'files': report, 'supported_count': len(supported), 'supported_sample': supported[:5],
+            'arch': wheeltags['platform_arch'](), 'implementation': sys.implementation.name,
+            'python': '%d.%d' % sys.version_info[:2]}
 
 
 def _module_available(name):
@@ -157,8 +228,10 @@ def describe(request):
         'in_venv': in_venv,
         'purelib': paths['purelib'],
         'platlib': paths['platlib'],
+        'scripts': paths.get('scripts'),
+        'data': paths.get('data'),
         'externally_managed': bool(stdlib) and not in_venv and os.path.exists(os.path.join(stdlib, 'EXTERNALLY-MANAGED')),
-        'distributions': installed_distributions(sys.path, environment_dirs),
+        'distributions': installed_distributions(sys.path, environment_dirs, request.get('check')),
     }
     if request.get('capabilities'):
         result['has_venv'] = _module_available('venv')

@@ -26,8 +26,15 @@ description:
     When there is nothing to do the task reports C(changed=false) and C(gem) is not run. Check
     mode and C(--diff) report the same plan.
   - Repairs drift gem by gem. A gem that was uninstalled, replaced by another version, joined by
-    another version, or whose native extension was never built is put back, and only that gem is
-    touched. Other versions of a gem the manifest pins are removed.
+    another version, whose native extension was never built, or whose specification is there
+    while its C(gems/<name>-<version>) directory is gone or empty (or the other way round) is put
+    back, and only that gem is touched. Other versions of a gem the manifest pins are removed.
+  - Checks each C(.gem) the plan installs before C(gem) sees it, where RubyGems does not. It must
+    be a plain tar of C(metadata.gz) and C(data.tar.gz) whose specification has the name, version
+    and platform of the file name and the manifest (RubyGems installs a file named like one gem
+    that holds another as that other gem), and whose payload holds only files, directories and
+    links that stay inside the gem (no absolute paths, no C(..), no device files or hard links).
+    The error names the file and the member.
   - Strictly offline. C(gem install --local --ignore-dependencies) installs the exact files the
     plan names, with sources cleared, C(--norc), C(GEMRC) an empty file, C(HOME) and the XDG
     directories private and empty, and every C(GEM_*), C(RUBYOPT), C(RUBYLIB), C(BUNDLE_*) and

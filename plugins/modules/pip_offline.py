@@ -18,15 +18,49 @@ description:
     (created when absent) or into a given interpreter, on a host without network access.
   - B(Plan first.) What is installed is read from the C(*.dist-info) directories the target
     interpreter sees (one short subprocess, no pip) and compared with what the manifest pins;
-    the plan lists per package C(install), C(upgrade), C(downgrade) or C(remove). A converged
-    environment reports C(changed=false) and neither pip nor uv runs. Check mode returns the
-    same plan and changes nothing; diff mode shows the versions before and after.
+    the plan lists per package C(install), C(upgrade), C(downgrade), C(reinstall) or C(remove).
+    A converged environment reports C(changed=false) and neither pip nor uv runs. Check mode
+    returns the same plan and changes nothing; diff mode shows the versions before and after.
+  - B(Damaged installs are drift.) A distribution of the environment whose C(.dist-info) lacks
+    C(METADATA) or a valid C(RECORD), or whose C(RECORD) lists files that are missing or of
+    another size (what an installer killed mid-way leaves), is planned as C(reinstall) and
+    reported in RV(broken). Compiled C(.pyc) files may be missing. The repair removes the broken
+    C(.dist-info) and every file its C(RECORD) lists that still has the recorded hash (files
+    another distribution overwrote stay), then installs the pinned wheel.
+  - B(The cache must fit the interpreter, whatever the environment holds.) On every run, also a
+    converged one, the wheels are checked for tag compatibility with the environment's
+    interpreter, and a Python version, implementation or architecture that the manifest's
+    environment records must be the interpreter's. An existing virtualenv is refused a cache
+    built for another Python or architecture exactly as a new one is, naming the tags.
   - B(Verify before installing.) Every wheel the plan installs (and the pip or uv wheel that
     installs it) is checked for size and sha256 against the manifest, and every wheel of the
     selected requirements for tag compatibility with the target interpreter, before anything
     runs. A missing, truncated or altered file, a dependency the manifest does not hold, an
     sdist, or a wheel for another platform stops the task with an error naming the file and
     the expected and actual sha256, size or tags; nothing is installed, no virtualenv is created.
+  - B(Wheels are checked before any installer sees them.) Each wheel to install (and the pip or
+    uv wheel that installs it) is read member by member, and must have no absolute paths or C(..), only
+    regular files and directories (no links, no device files), every member listed in C(RECORD)
+    with the sha256 (or stronger) hash and the size it has, one C(.dist-info) directory whose
+    name, and whose C(METADATA) C(Name) and C(Version), are those of the file name and of the
+    manifest. A file that is not a zip archive, such as an sdist renamed C(.whl), is refused as
+    such. The error names the file and the member.
+  - B(Free space first.) Before anything is written, the free space and inodes of the
+    environment's filesystem (and, for uv, of the temporary directory's when that is another one)
+    are compared with what the plan installs, that is every file of its wheels rounded up to the
+    filesystem block, a C(.pyc) beside each C(.py) when compiling, a block per directory, plus
+    10% and 1 MiB. A shortfall fails the task with required versus available per filesystem
+    (also in RV(space) of the failed result); nothing is installed.
+  - B(A failed run leaves the environment as it was.) The approach is undo, not a side copy. Just
+    before pip or uv runs, the environment's install directories (the virtualenv, or the
+    interpreter's site and script directories) are listed, and every file the run may replace
+    or remove is hard-linked into a private C(.airgap-undo-*) directory inside the environment
+    (small scripts are copied), which takes no space for the data. When the installer fails
+    (the disk fills up, it dies, its check fails, or the result does not match the plan), every
+    path the listing does not have is removed and each kept file is renamed back; this needs no
+    free space, so it works on a full disk. A virtualenv the run created is removed again. A
+    run that is killed outright cannot undo; the next run removes its C(.airgap-undo-*)
+    directory and repairs what it finds broken.
   - B(Strictly offline.) The installer sees only a private directory holding links to the
     planned, verified wheels, with C(--no-index), binary wheels only, exact pins and
     C(--require-hashes); files in the cache that the manifest does not list are never installed.
@@ -129,7 +163,11 @@ attributes:
 notes:
   - Needs Python 3.8 or newer on the host; the module itself uses only the standard library.
   - Artifacts the plan does not install are not hashed, so a converged environment costs one
-    short probe of the interpreter and no read of the wheels.
+    short probe of the interpreter and no read of the wheels. The probe runs in-process for a
+    virtualenv of the interpreter running the module, else as one subprocess of its interpreter.
+  - The undo covers the environment's install directories. Files a wheel puts elsewhere through
+    its C(.data/data) or C(.data/headers) directory into a system interpreter's prefix are not
+    covered; a file that an installer rewrote in place without a copy kept is named in the error.
 seealso:
   - module: airgap.packages.wheel_cache
   - module: airgap.packages.platform_facts
@@ -238,11 +276,81 @@ site_packages:
   type: str
   sample: /opt/app/venv/lib/python3.11/site-packages
 verified:
-  description: Cache files whose size and sha256 were checked in this run.
+  description: Cache files whose size and sha256 (and, for wheels, members) were checked in this run.
   returned: always
   type: list
   elements: str
   sample: [flask-3.1.3-py3-none-any.whl, pip-26.3-py3-none-any.whl]
+broken:
+  description:
+    - Distributions of the environment that the plan reinstalls because their C(.dist-info) is
+      damaged (see the description), as found before the run.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: PEP 503 normalised project name.
+      type: str
+      returned: always
+      sample: flask
+    version:
+      description: The version its C(METADATA) states.
+      type: str
+      returned: always
+      sample: 3.1.3
+    path:
+      description: Its C(.dist-info) directory.
+      type: str
+      returned: always
+      sample: /opt/app/venv/lib/python3.11/site-packages/flask-3.1.3.dist-info
+    problem:
+      description: What is wrong with it.
+      type: str
+      returned: always
+      sample: RECORD is missing
+space:
+  description:
+    - Only in a result that failed for lack of space, one entry per filesystem that is short.
+  returned: when the free space check fails
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Mount point of the filesystem.
+      type: str
+      returned: always
+      sample: /opt
+    for:
+      description: The directory the plan writes to on it.
+      type: str
+      returned: always
+      sample: /opt/app/venv
+    required:
+      description: Bytes the plan needs there, margin included.
+      type: int
+      returned: always
+      sample: 26653900
+    available:
+      description: Bytes available there.
+      type: int
+      returned: always
+      sample: 4194304
+    installed_size:
+      description: Bytes the installed files take, before the margin.
+      type: int
+      returned: always
+      sample: 22228992
+    inodes_required:
+      description: Files and directories the plan creates.
+      type: int
+      returned: always
+      sample: 1040
+    inodes_available:
+      description: Inodes available there; null where the filesystem does not count them.
+      type: int
+      returned: always
+      sample: 3085509
 '''
 
 import os

@@ -5,8 +5,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import gzip
+import io
 import json
 import os
+import tarfile
 
 import pytest
 
@@ -72,6 +75,30 @@ class FakeRuby:
             'unreadable': [], 'cc': 'cc', 'make': 'make', 'headers': [['/ruby.h', True]]}), ''
 
 
+def gem_bytes(name, version, platform='ruby', files=None, spec_name=None, spec_version=None):
+    """A .gem as RubyGems lays it out: a plain tar of metadata.gz (the YAML specification) and data.tar.gz."""
+    spec = ('--- !ruby/object:Gem::Specification\nname: %s\nversion: !ruby/object:Gem::Version\n  version: %s\n'
+            'platform: %s\nauthors:\n- tests\ndependencies:\n- !ruby/object:Gem::Dependency\n  name: other\n'
+            '  requirement: !ruby/object:Gem::Requirement\n    requirements:\n    - - ">="\n      - !ruby/object:Gem::Version\n'
+            '        version: \'0\'\n' % (spec_name or name, spec_version or version, platform))
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode='w:gz') as payload:
+        for member, content in sorted((files or {'lib/%s.rb' % name: b'module X; end\n'}).items()):
+            info = tarfile.TarInfo(member)
+            if isinstance(content, tarfile.TarInfo):
+                info = content
+            else:
+                info.size = len(content)
+            payload.addfile(info, io.BytesIO(content) if not isinstance(content, tarfile.TarInfo) else None)
+    gem = io.BytesIO()
+    with tarfile.open(fileobj=gem, mode='w') as archive:
+        for member, content in (('metadata.gz', gzip.compress(spec.encode())), ('data.tar.gz', data.getvalue())):
+            info = tarfile.TarInfo(member)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return gem.getvalue()
+
+
 @pytest.fixture
 def env(tmp_path):
     """A cache of the four GEMS, a gem program, and PATH with a compiler and make."""
@@ -80,7 +107,7 @@ def env(tmp_path):
     artifacts = []
     for name, (version, requires, native) in sorted(GEMS.items()):
         path = cache / ('%s-%s.gem' % (name, version))
-        path.write_bytes(('gem %s %s' % (name, version)).encode() * 50)
+        path.write_bytes(gem_bytes(name, version))
         artifacts.append(Artifact(path.name, name, version, path.stat().st_size, sha256_file(str(path)), 'ruby', requires, '', False, native))
     tops = [TopLevel('chain_a', 'chain_a', ['chain_a', 'chain_b', 'chain_c']), TopLevel('native', 'native', ['native'])]
     write_manifest(str(cache), Manifest('ruby', {'key': 'ruby-3.1-x86_64-linux'}, tops, artifacts))
@@ -173,6 +200,26 @@ def test_altered_gem_stops_before_gem_runs_naming_file_and_hashes(env):
         run(env, fake)
     assert path in info.value.msg and 'expected' in info.value.msg
     assert info.value.details['problems'][0]['problem'] == 'sha256 mismatch'
+    assert fake.gem_runs() == [] and not os.path.exists(env['install_dir'])
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_gem_whose_specification_is_another_gem_stops_before_gem_runs(env, check_mode):
+    path = os.path.join(env['cache'], 'chain_c-0.5.0.gem')
+    with open(path, 'wb') as handle:
+        handle.write(gem_bytes('chain_c', '0.5.0', spec_name='evil', spec_version='6.6.6'))
+    manifest_file = os.path.join(env['cache'], 'manifest.json')
+    with open(manifest_file) as handle:
+        data = json.load(handle)
+    for artifact in data['artifacts']:
+        if artifact['filename'] == 'chain_c-0.5.0.gem':
+            artifact['size'], artifact['sha256'] = os.path.getsize(path), sha256_file(path)
+    with open(manifest_file, 'w') as handle:
+        json.dump(data, handle)
+    fake = FakeRuby()
+    with pytest.raises(VerificationError) as info:
+        run(env, fake, check_mode=check_mode)
+    assert '%s: member metadata.gz is the specification of evil 6.6.6' % path in info.value.msg
     assert fake.gem_runs() == [] and not os.path.exists(env['install_dir'])
 
 

@@ -238,3 +238,11 @@ def test_per_gem_report_lists_untouched_gems_as_none():
         {'name': 'chain_b', 'action': 'install', 'before': None, 'after': '1.1.0'},
         {'name': 'chain_c', 'action': 'none', 'before': '0.5.0', 'after': '0.5.0'},
     ]
+
+
+def test_specification_whose_gem_directory_is_gone_is_reinstalled():
+    installed = [gem('chain_a', '1.0.0'), gem('chain_b', '1.1.0'),
+                 gem('chain_c', '0.5.0')._replace(missing_files=['gems/chain_c-0.5.0'])]
+    steps = gem_plan.plan_present(CHAIN, installed)
+    assert actions(steps) == [('chain_c', 'reinstall', '0.5.0 (files missing: gems/chain_c-0.5.0)', '0.5.0')]
+    assert [a.filename for a in steps[0].install] == ['chain_c-0.5.0.gem'] and steps[0].remove == []

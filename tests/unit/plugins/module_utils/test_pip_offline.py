@@ -6,8 +6,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import hashlib
+import io
 import json
 import os
+import shutil
+import zipfile
 
 import pytest
 
@@ -21,10 +26,32 @@ SUPPORTED = ['cp311-cp311-manylinux_2_17_x86_64', 'cp311-abi3-manylinux_2_17_x86
 WHEELTAGS = python_env.module_source(wheeltags) + '\n\ndef supported_tags():\n    return %r\n' % SUPPORTED
 
 
+def wheel_bytes(filename, members=None, record=True):
+    """A minimal sound wheel for its file name (name-version-tags.whl): a module, METADATA, WHEEL and a RECORD of them."""
+    parts = filename[:-4].split('-')
+    dist, version = parts[0], parts[1]
+    info = '%s-%s.dist-info' % (dist, version)
+    files = {
+        '%s/__init__.py' % dist.lower(): ('VERSION = %r\n' % version).encode(),
+        '%s/METADATA' % info: ('Metadata-Version: 2.1\nName: %s\nVersion: %s\n' % (dist, version)).encode(),
+        '%s/WHEEL' % info: b'Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n',
+    }
+    files.update(members or {})
+    if record:
+        rows = ['%s,sha256=%s,%d' % (m, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
+                for m, d in sorted(files.items())]
+        files['%s/RECORD' % info] = ('\n'.join(rows + ['%s/RECORD,,' % info]) + '\n').encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+        for member, data in sorted(files.items()):
+            archive.writestr(member, data)
+    return buffer.getvalue()
+
+
 def wheel(cache, filename, content=None):
     path = os.path.join(str(cache), filename)
     with open(path, 'wb') as handle:
-        handle.write(content if content is not None else filename.encode() * 3)
+        handle.write(content if content is not None else wheel_bytes(filename))
     parts = filename[:-4].split('-')
     return Artifact(filename, parts[0].replace('_', '-'), parts[1], os.path.getsize(path), sha256_file(path),
                     platform='-'.join(parts[-3:]))
@@ -136,10 +163,41 @@ def test_converged_venv_reports_no_change_without_running_pip(tmp_path, existing
     assert result['verified'] == []  # a no-op reads no wheel
 
 
-def test_converged_check_does_not_compute_wheel_tags(tmp_path, existing_venv):
+def test_converged_environment_is_checked_for_tags_in_its_one_probe(tmp_path, existing_venv):
     target = FakeTarget({'app': '1.0', 'lib': '2.0'})
-    run(make_cache(tmp_path), target)
-    assert [c[2] for c in target.commands if c[0] == 'probe'] == [False]
+    assert run(make_cache(tmp_path), target)['changed'] is False
+    assert [c[2] for c in target.commands if c[0] == 'probe'] == [True]
+
+
+def test_converged_environment_refuses_a_cache_for_another_interpreter_naming_the_tags(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, files=('app-1.0-cp39-cp39-manylinux_2_17_x86_64.whl', 'lib-2.0-py3-none-any.whl'))
+    target = FakeTarget({'app': '1.0', 'lib': '2.0'})
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target, check_mode=True)
+    assert 'cp39-cp39-manylinux_2_17_x86_64' in caught.value.msg and 'cp311-cp311-manylinux_2_17_x86_64' in caught.value.msg
+
+
+@pytest.mark.parametrize('field, value, named', [('version', '3.9', 'Python 3.9'), ('arch', 'aarch64', 'aarch64'),
+                                                 ('implementation', 'pypy', 'pypy')])
+def test_cache_built_for_another_interpreter_is_refused_even_when_its_wheels_are_pure(tmp_path, existing_venv, field, value,
+                                                                                      named):
+    cache = make_cache(tmp_path)
+    manifest = pip_offline.load_manifest(str(cache))
+    manifest.environment.update({'version': '3.11', 'implementation': 'cpython', 'arch': 'x86_64'})
+    manifest.environment[field] = value
+    write_manifest(str(cache), manifest)
+    for installed in ({'app': '1.0', 'lib': '2.0'}, {}):
+        with pytest.raises(VerificationError) as caught:
+            run(cache, FakeTarget(installed))
+        assert named in caught.value.msg and 'cp311-cp311-manylinux_2_17_x86_64' in caught.value.msg
+
+
+def test_cache_built_for_this_interpreter_passes_the_environment_check(tmp_path, existing_venv):
+    cache = make_cache(tmp_path)
+    manifest = pip_offline.load_manifest(str(cache))
+    manifest.environment.update({'version': '3.11.2', 'implementation': 'CPython', 'arch': 'amd64'})
+    write_manifest(str(cache), manifest)
+    assert run(cache, FakeTarget({'app': '1.0', 'lib': '2.0'}))['changed'] is False
 
 
 def test_drift_in_an_existing_environment_is_still_checked_for_tags(tmp_path, existing_venv):
@@ -387,15 +445,19 @@ def test_compile_bytecode_off_passes_no_compile(tmp_path, existing_venv):
 
 
 def fake_uv_wheel(cache, payload=b'#!/bin/sh\necho uv\n', record_payload=None):
-    import base64
-    import hashlib
-    import zipfile
-    digest = base64.urlsafe_b64encode(hashlib.sha256(record_payload or payload).digest()).rstrip(b'=').decode()
-    path = os.path.join(str(cache), 'uv-0.1-py3-none-manylinux_2_17_x86_64.whl')
-    with zipfile.ZipFile(path, 'w') as archive:
-        archive.writestr('uv-0.1.data/scripts/uv', payload)
-        archive.writestr('uv-0.1.dist-info/RECORD', 'uv-0.1.data/scripts/uv,sha256=%s,%d\nuv-0.1.dist-info/RECORD,,\n'
-                         % (digest, len(payload)))
+    filename = 'uv-0.1-py3-none-manylinux_2_17_x86_64.whl'
+    data = wheel_bytes(filename, {'uv-0.1.data/scripts/uv': record_payload or payload})
+    if record_payload is not None:
+        # The same wheel with another binary than its RECORD states.
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, 'w') as archive:
+                for info in source.infolist():
+                    archive.writestr(info.filename, payload if info.filename.endswith('/uv') else source.read(info))
+        data = buffer.getvalue()
+    path = os.path.join(str(cache), filename)
+    with open(path, 'wb') as handle:
+        handle.write(data)
     return Artifact(os.path.basename(path), 'uv', '0.1', os.path.getsize(path), sha256_file(path))
 
 
@@ -430,9 +492,9 @@ def test_uv_binary_that_does_not_match_the_wheel_record_is_refused(tmp_path, mon
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))
     cache, offline = uv_offline(tmp_path)
     artifact = fake_uv_wheel(cache, record_payload=b'something else')
-    with pytest.raises(InstallError) as caught:
+    with pytest.raises(VerificationError) as caught:
         offline._uv_binary(artifact)
-    assert 'RECORD' in caught.value.msg
+    assert 'member uv-0.1.data/scripts/uv' in caught.value.msg and 'RECORD' in caught.value.msg
 
 
 def test_shared_tools_directory_is_not_used(tmp_path, monkeypatch):
@@ -508,3 +570,211 @@ def test_virtualenv_appearing_while_planning_is_planned_again_under_the_lock(tmp
     assert locked == [True]
     assert result['changes'] == [{'name': 'lib', 'action': 'install', 'before': None, 'after': '2.0'}]
     assert target.installed['lib'] == '2.0'
+
+
+# ---------------------------------------------------------------- damaged installs, failed runs, free space
+
+class DiskTarget(FakeTarget):
+    """A target whose site-packages is a real directory: the probe reads it as python_probe does, pip writes it."""
+
+    def __init__(self, venv, fail_check=False, fail_after=None):
+        FakeTarget.__init__(self)
+        self.venv = venv
+        self.site = os.path.join(venv, 'lib', 'python3.11', 'site-packages')
+        os.makedirs(self.site, exist_ok=True)
+        self.fail_check = fail_check
+        self.fail_after = fail_after
+
+    def write(self, name, version, body='VALUE = 1\n', record=True):
+        package = os.path.join(self.site, name)
+        os.makedirs(package, exist_ok=True)
+        if os.path.exists(os.path.join(package, '__init__.py')):
+            os.unlink(os.path.join(package, '__init__.py'))  # as pip replaces a file
+        with open(os.path.join(package, '__init__.py'), 'w') as handle:
+            handle.write(body)
+        info = os.path.join(self.site, '%s-%s.dist-info' % (name, version))
+        os.makedirs(info, exist_ok=True)
+        with open(os.path.join(info, 'METADATA'), 'w') as handle:
+            handle.write('Metadata-Version: 2.1\nName: %s\nVersion: %s\n' % (name, version))
+        if record:
+            data = body.encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
+            with open(os.path.join(info, 'RECORD'), 'w') as handle:
+                handle.write('%s/__init__.py,sha256=%s,%d\n%s-%s.dist-info/METADATA,,\n%s-%s.dist-info/RECORD,,\n'
+                             % (name, digest, len(data), name, version, name, version))
+
+    def __call__(self, argv, data=None, cwd=None):
+        if len(argv) > 3 and argv[1:3] == ['-I', '-c'] and 'def describe(request)' in argv[3]:
+            request = json.loads(data)
+            self.commands.append(('probe', argv[0], 'wheeltags_source' in request))
+            answer = {'executable': argv[0], 'version': '3.11.2', 'implementation': 'cpython', 'prefix': self.venv, 'in_venv': True,
+                      'purelib': self.site, 'platlib': self.site, 'scripts': os.path.join(self.venv, 'bin'), 'data': self.venv,
+                      'externally_managed': False, 'has_venv': True, 'has_ensurepip': False,
+                      'distributions': python_probe.installed_distributions([self.site], [self.site], request.get('check'))}
+            if 'wheeltags_source' in request:
+                answer['tags'] = python_probe.tag_report(WHEELTAGS, request['filenames'])
+            return 0, json.dumps(answer), ''
+        if len(argv) > 6 and argv[3] == pip_offline.PIP_DRIVER:
+            self.commands.append(list(argv))
+            install = json.loads(argv[5])
+            with open(install[install.index('-r') + 1]) as handle:
+                lines = handle.read().splitlines()
+            self.requirements.append([line.split(' ')[0] for line in lines])
+            for index, line in enumerate(lines):
+                if self.fail_after is not None and index >= self.fail_after:
+                    return 1, '', 'ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device'
+                name, version = line.split(' ')[0].split('==')
+                if os.path.isdir(os.path.join(self.site, '%s-%s.dist-info' % (name, version))):
+                    continue  # as pip and uv do: "Requirement already satisfied"
+                for old in os.listdir(self.site):
+                    if old.startswith(name + '-') and old.endswith('.dist-info'):
+                        shutil.rmtree(os.path.join(self.site, old))
+                self.write(name, version, body='VALUE = %r\n' % version)
+            if self.fail_check:
+                return 86, '\n%s\napp 1.0 requires nowhere, which is not installed.\n' % pip_offline.CHECK_MARK, ''
+            return 0, '\n%s\nNo broken requirements found.\n' % pip_offline.CHECK_MARK, ''
+        return FakeTarget.__call__(self, argv, data, cwd)
+
+
+def disk_venv(tmp_path, monkeypatch, **options):
+    venv = str(tmp_path / 'venv')
+    monkeypatch.setattr(python_env, 'is_virtualenv', os.path.isdir)
+    target = DiskTarget(venv, **options)
+    os.makedirs(os.path.join(venv, 'bin'))
+    with open(os.path.join(venv, 'bin', 'tool'), 'w') as handle:
+        handle.write('#!/bin/sh\n')
+    return venv, target
+
+
+def snapshot(root):
+    found = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(directory, name)
+            with open(path, 'rb') if os.path.isfile(path) else io.BytesIO() as handle:
+                found[os.path.relpath(path, root)] = handle.read()
+    return found
+
+
+def test_distribution_without_record_is_planned_as_a_reinstall_and_repaired(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch)
+    target.write('app', '1.0')
+    target.write('lib', '2.0', record=False)  # as pip leaves it when killed after METADATA, before RECORD
+    target.write('pip', '26.3')
+    cache = make_cache(tmp_path)
+    checked = run(cache, target, virtualenv=venv, check_mode=True)
+    assert checked['changes'] == [{'name': 'lib', 'action': 'reinstall', 'before': '2.0', 'after': '2.0'}]
+    assert checked['broken'] == [{'name': 'lib', 'version': '2.0', 'path': os.path.join(target.site, 'lib-2.0.dist-info'),
+                                  'problem': 'RECORD is missing'}]
+    result = run(cache, target, virtualenv=venv)
+    assert result['changed'] is True and target.requirements == [['lib==2.0']]
+    assert os.path.exists(os.path.join(target.site, 'lib-2.0.dist-info', 'RECORD'))
+    assert run(cache, target, virtualenv=venv)['changed'] is False
+
+
+def test_files_missing_from_a_record_are_drift(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch)
+    for name, version in (('app', '1.0'), ('lib', '2.0'), ('pip', '26.3')):
+        target.write(name, version)
+    os.unlink(os.path.join(target.site, 'lib', '__init__.py'))
+    result = run(make_cache(tmp_path), target, virtualenv=venv, check_mode=True)
+    assert result['changes'] == [{'name': 'lib', 'action': 'reinstall', 'before': '2.0', 'after': '2.0'}]
+    assert 'files that RECORD lists are missing: lib/__init__.py' in result['broken'][0]['problem']
+
+
+def test_a_failed_install_into_an_existing_virtualenv_is_undone(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch, fail_after=1)
+    target.write('app', '0.9')
+    target.write('pip', '26.3')
+    before = snapshot(venv)
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), target, virtualenv=venv)
+    assert 'No space left on device' in caught.value.msg and 'restored to its state before this run' in caught.value.msg
+    assert snapshot(venv) == before
+
+
+def test_a_failed_check_in_an_existing_virtualenv_is_undone(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch, fail_check=True)
+    target.write('pip', '26.3')
+    before = snapshot(venv)
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), target, virtualenv=venv)
+    assert 'check failed' in caught.value.msg and 'restored' in caught.value.msg
+    assert snapshot(venv) == before
+
+
+def test_a_failed_install_into_a_new_virtualenv_removes_it(tmp_path, monkeypatch):
+    venv = str(tmp_path / 'venv')
+    target = DiskTarget(str(tmp_path / 'elsewhere'), fail_check=True)
+
+    def create(path, base_python, base_state, runner, seed_pip_with_ensurepip):
+        os.makedirs(os.path.join(path, 'bin'))
+        target.venv, target.site = path, os.path.join(path, 'lib', 'python3.11', 'site-packages')
+        os.makedirs(target.site)
+        return 'venv'
+
+    monkeypatch.setattr(python_env, 'create_virtualenv', create)
+    monkeypatch.setattr(python_env, 'is_virtualenv', os.path.isdir)
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), target, virtualenv=venv)
+    assert 'the virtualenv %s that this run created was removed again' % venv in caught.value.msg
+    assert not os.path.exists(venv)
+
+
+class _Filesystem:
+    def __init__(self, available, block=4096, inodes=10 ** 6):
+        self.f_frsize = self.f_bsize = block
+        self.f_bavail = available // block
+        self.f_files = self.f_favail = inodes
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_a_plan_that_does_not_fit_the_filesystem_fails_naming_required_and_available(tmp_path, monkeypatch, check_mode):
+    venv, target = disk_venv(tmp_path, monkeypatch)
+    target.write('pip', '26.3')
+    monkeypatch.setattr(pip_offline.os, 'statvfs', lambda path: _Filesystem(64 * 1024))
+    before = snapshot(venv)
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), target, virtualenv=venv, check_mode=check_mode)
+    space = caught.value.details['space'][0]
+    assert space['available'] == 64 * 1024 and space['required'] > space['available']
+    assert 'needs 1.' in caught.value.msg and '0.1 MiB are available' in caught.value.msg and venv in caught.value.msg
+    assert target.installer_commands() == [] and snapshot(venv) == before
+
+
+def test_a_filesystem_short_of_inodes_is_named_too(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch)
+    target.write('pip', '26.3')
+    monkeypatch.setattr(pip_offline.os, 'statvfs', lambda path: _Filesystem(10 ** 9, inodes=2))
+    with pytest.raises(InstallError) as caught:
+        run(make_cache(tmp_path), target, virtualenv=venv)
+    assert 'inodes, 2 are available' in caught.value.msg
+
+
+def test_a_wheel_that_is_not_sound_stops_the_task_before_anything_runs(tmp_path):
+    cache = make_cache(tmp_path)
+    path = cache / 'lib-2.0-py3-none-any.whl'
+    path.write_bytes(wheel_bytes('lib-2.0-py3-none-any.whl', {'../../escape.py': b'x'}))
+    manifest = pip_offline.load_manifest(str(cache))
+    for artifact in manifest.artifacts:
+        if artifact.filename == path.name:
+            artifact.size, artifact.sha256 = path.stat().st_size, sha256_file(str(path))
+    write_manifest(str(cache), manifest)
+    target = FakeTarget()
+    venv = tmp_path / 'venv'
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target, virtualenv=str(venv))
+    assert 'lib-2.0-py3-none-any.whl: member ../../escape.py climbs out' in caught.value.msg
+    assert target.installer_commands() == [] and not venv.exists()
+
+
+def test_a_broken_distribution_that_sync_removes_is_removed_without_the_installer(tmp_path, monkeypatch):
+    venv, target = disk_venv(tmp_path, monkeypatch)
+    for name, version in (('app', '1.0'), ('lib', '2.0'), ('pip', '26.3')):
+        target.write(name, version)
+    target.write('stray', '0.1', record=False)
+    result = run(make_cache(tmp_path), target, virtualenv=venv, sync=True)
+    assert result['changes'] == [{'name': 'stray', 'action': 'remove', 'before': '0.1', 'after': None}]
+    assert [b['name'] for b in result['broken']] == ['stray']
+    assert not os.path.exists(os.path.join(target.site, 'stray-0.1.dist-info'))
+    assert not [c for c in target.installer_commands() if 'uninstall' in c]  # pip cannot uninstall it without RECORD

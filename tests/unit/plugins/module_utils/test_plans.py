@@ -44,3 +44,9 @@ def test_removing_a_package_that_is_absent_is_no_change():
 def test_diff_shows_before_and_after_versions_of_touched_packages_only():
     diff = plan_diff([Change('b', 'upgrade', '1.5', '2.0'), Change('a', 'install', None, '1.0')])
     assert diff == {'before': 'b 1.5\n', 'after': 'a 1.0\nb 2.0\n'}
+
+
+def test_a_broken_distribution_at_the_desired_version_is_reinstalled():
+    changes = plan_changes({'a': '1.0', 'b': '2.0'}, {'a': '1.0', 'b': '1.0'}, broken={'a': 'RECORD is missing', 'b': 'x'})
+    assert changes == [Change('a', 'reinstall', '1.0', '1.0'), Change('b', 'upgrade', '1.0', '2.0')]
+    assert plan_changes({'a': '1.0'}, {'a': '1.0'}, broken={'other': 'x'}) == []

@@ -167,3 +167,86 @@ def test_tags_are_read_in_process_only_for_a_virtualenv_of_the_running_interpret
     if os.path.realpath('/usr/bin/python3') != os.path.realpath(sys.executable):
         other = make_venv(tmp_path)
         assert python_env.read_state(python_env.venv_python(other), other, wheels) is None
+
+
+def installed_dist(site, name, version, files, record=True):
+    """A dist-info as an installer writes it: files {relative path: bytes}, RECORD with their hashes."""
+    import base64
+    import hashlib
+    info = os.path.join(str(site), '%s-%s.dist-info' % (name, version))
+    os.makedirs(info)
+    with open(os.path.join(info, 'METADATA'), 'w') as handle:
+        handle.write('Metadata-Version: 2.1\nName: %s\nVersion: %s\n' % (name, version))
+    rows = []
+    for relative, data in files.items():
+        path = os.path.join(str(site), relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as handle:
+            handle.write(data)
+        encoded = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
+        rows.append('%s,sha256=%s,%d' % (relative, encoded, len(data)))
+    if record:
+        with open(os.path.join(info, 'RECORD'), 'w') as handle:
+            handle.write('\n'.join(rows + ['%s-%s.dist-info/METADATA,,' % (name, version), '%s-%s.dist-info/RECORD,,' % (name, version)])
+                         + '\n')
+    return info
+
+
+def problems(site, check='*'):
+    return dict((d['name'], d['problem']) for d in python_probe.installed_distributions([str(site)], [str(site)], check))
+
+
+def test_a_whole_dist_info_has_no_problem_and_compiled_files_may_be_gone(tmp_path):
+    installed_dist(tmp_path, 'demo', '1.0', {'demo/__init__.py': b'x = 1\n', 'demo/__pycache__/__init__.cpython-311.pyc': b'pyc'})
+    os.unlink(str(tmp_path / 'demo' / '__pycache__' / '__init__.cpython-311.pyc'))
+    assert problems(tmp_path) == {'demo': None}
+
+
+def test_a_dist_info_without_record_or_with_files_gone_or_resized_is_broken(tmp_path):
+    installed_dist(tmp_path, 'norecord', '1.0', {'norecord/__init__.py': b''}, record=False)
+    installed_dist(tmp_path, 'gone', '1.0', {'gone/__init__.py': b'', 'gone/data.txt': b'abc'})
+    os.unlink(str(tmp_path / 'gone' / 'data.txt'))
+    installed_dist(tmp_path, 'cut', '1.0', {'cut/payload.bin': b'0' * 1000})
+    with open(str(tmp_path / 'cut' / 'payload.bin'), 'wb') as handle:
+        handle.write(b'0' * 10)
+    (tmp_path / 'bad-1.0.dist-info').mkdir()
+    (tmp_path / 'bad-1.0.dist-info' / 'METADATA').write_text('Name: bad\nVersion: 1.0\n')
+    (tmp_path / 'bad-1.0.dist-info' / 'RECORD').write_text('one,two\n')
+    found = problems(tmp_path)
+    assert found['norecord'] == 'RECORD is missing'
+    assert found['gone'] == 'files that RECORD lists are missing: gone/data.txt'
+    assert found['cut'] == 'files that RECORD lists are of another size than RECORD says: cut/payload.bin'
+    assert found['bad'].startswith('RECORD is not valid')
+
+
+def test_only_the_named_distributions_in_the_environment_are_checked(tmp_path):
+    env_dir, system_dir = tmp_path / 'env', tmp_path / 'system'
+    installed_dist(env_dir, 'mine', '1.0', {}, record=False)
+    installed_dist(env_dir, 'other', '1.0', {}, record=False)
+    installed_dist(system_dir, 'debian', '1.0', {}, record=False)  # Debian strips RECORD: not ours to judge
+    found = python_probe.installed_distributions([str(env_dir), str(system_dir)], [str(env_dir)], ['mine', 'debian'])
+    assert dict((d['name'], d['problem']) for d in found) == {'mine': 'RECORD is missing', 'other': None, 'debian': None}
+    assert all(d['problem'] is None for d in python_probe.installed_distributions([str(env_dir)], [str(env_dir)]))
+
+
+def test_a_broken_distribution_is_removed_with_the_files_it_proves_are_its_own(tmp_path):
+    site = tmp_path / 'venv' / 'lib' / 'site-packages'
+    files = {'demo/__init__.py': b'mine\n', 'demo/sub/mod.py': b'mine too\n', 'shared/clobbered.py': b'mine once\n',
+             '../../outside.txt': b'out\n'}
+    info = installed_dist(site, 'demo', '1.0', files)
+    os.unlink(str(site / 'demo' / '__init__.py'))  # the damage
+    (site / 'shared' / 'clobbered.py').write_bytes(b'another distribution wrote this\n')
+    (site / 'demo' / 'sub' / 'unrelated.txt').write_text('not in RECORD')
+    distribution = python_env.Distribution('demo', '1.0', info, True, 'files missing')
+    removed = python_env.remove_broken_distribution(distribution, [str(site)])
+    assert not os.path.exists(info) and not (site / 'demo' / 'sub' / 'mod.py').exists()
+    assert (site / 'shared' / 'clobbered.py').read_bytes() == b'another distribution wrote this\n'
+    assert (site / 'demo' / 'sub' / 'unrelated.txt').exists()
+    assert (tmp_path / 'venv' / 'outside.txt').exists()  # outside the roots: never touched
+    assert str(site / 'demo' / 'sub' / 'mod.py') in removed
+
+
+def test_a_distribution_without_record_loses_only_its_dist_info(tmp_path):
+    info = installed_dist(tmp_path, 'demo', '1.0', {'demo/__init__.py': b'x\n'}, record=False)
+    python_env.remove_broken_distribution(python_env.Distribution('demo', '1.0', info, True, 'RECORD is missing'), [str(tmp_path)])
+    assert not os.path.exists(info) and (tmp_path / 'demo' / '__init__.py').exists()
