@@ -301,3 +301,20 @@ def _remove_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def nearest_existing(path):
+    """path, or its closest ancestor that exists: where a directory still to be made would be made."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and path != os.path.dirname(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def mount_point(path):
+    """The directory where the filesystem holding path is mounted."""
+    path = os.path.realpath(path)
+    device = os.stat(path).st_dev
+    while path != os.path.dirname(path) and os.stat(os.path.dirname(path)).st_dev == device:
+        path = os.path.dirname(path)
+    return path

@@ -30,7 +30,7 @@ import zipfile
 
 from ansible_collections.airgap.packages.plugins.module_utils import python_env, python_undo, wheel_check
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError, ManifestError, VerificationError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, mount_point, nearest_existing, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
@@ -327,7 +327,7 @@ class PipOffline:
             needs.append((self.request.tmpdir, False, 0))  # uv unpacks into its cache there, then links or copies
         lacking, seen = [], set()
         for path, compiled, extra in needs:
-            anchor = _existing_ancestor(path)
+            anchor = nearest_existing(path)
             info = os.stat(anchor)
             if info.st_dev in seen:
                 continue
@@ -340,7 +340,7 @@ class PipOffline:
             inodes = sum(c.installed_inodes(compiled) for c in contents)
             short_inodes = fs.f_files > 0 and fs.f_favail < inodes
             if required > available or short_inodes:
-                lacking.append({'path': _mount_point(anchor), 'for': path, 'required': required, 'available': available,
+                lacking.append({'path': mount_point(anchor), 'for': path, 'required': required, 'available': available,
                                 'installed_size': installed, 'inodes_required': inodes,
                                 'inodes_available': fs.f_favail if fs.f_files > 0 else None})
         if lacking:
@@ -718,25 +718,10 @@ def _describe_lack(item, wheels):
     return 'the filesystem at %s (holding %s) %s' % (item['path'], item['for'], ' and '.join(what))
 
 
-def _existing_ancestor(path):
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return path
-
-
-def _mount_point(path):
-    """The directory where the filesystem holding path is mounted."""
-    path = os.path.realpath(path)
-    device = os.stat(path).st_dev
-    while path != os.path.dirname(path) and os.stat(os.path.dirname(path)).st_dev == device:
-        path = os.path.dirname(path)
-    return path
-
 
 def _free_bytes(path):
     try:
-        fs = os.statvfs(_existing_ancestor(path))
+        fs = os.statvfs(nearest_existing(path))
     except OSError:
         return 0
     return fs.f_bavail * fs.f_frsize

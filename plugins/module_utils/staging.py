@@ -24,7 +24,8 @@ import time
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, LockError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import (
-    UnsafePathError, check_trusted_directory, environment_lock, lock_is_held, open_files, private_tempdir,
+    UnsafePathError, check_trusted_directory, environment_lock, lock_is_held, mount_point, nearest_existing, open_files,
+    private_tempdir,
 )
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest, verify_artifacts
 
@@ -395,14 +396,14 @@ def check_free_space(needs):
     """
     filesystems = []
     for need in needs:
-        existing = _nearest_existing(need.path)
+        existing = nearest_existing(need.path)
         device = os.stat(existing).st_dev
         for filesystem in filesystems:
             if filesystem['device'] == device:
                 break
         else:
             stats = os.statvfs(existing)
-            filesystem = {'device': device, 'block': stats.f_frsize or stats.f_bsize, 'mount_point': _mount_point(existing),
+            filesystem = {'device': device, 'block': stats.f_frsize or stats.f_bsize, 'mount_point': mount_point(existing),
                           'available_bytes': stats.f_bavail * stats.f_frsize, 'required_bytes': 0, 'needs': []}
             filesystems.append(filesystem)
         block = filesystem['block']
@@ -424,20 +425,6 @@ def check_free_space(needs):
                       'required_bytes': filesystem['required_bytes'], 'available_bytes': filesystem['available_bytes']}
                      for filesystem in filesystems])
 
-
-def _nearest_existing(path):
-    path = os.path.abspath(path)
-    while not os.path.exists(path) and path != os.path.dirname(path):
-        path = os.path.dirname(path)
-    return path
-
-
-def _mount_point(path):
-    path = os.path.realpath(path)
-    device = os.stat(path).st_dev
-    while path != os.path.dirname(path) and os.stat(os.path.dirname(path)).st_dev == device:
-        path = os.path.dirname(path)
-    return path
 
 
 def converge_stage(root, digest, archive=None, keep=2, check_mode=False, trust=None, incoming=None):
