@@ -1,7 +1,8 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests stage caches into tmp_path. Staging refuses a directory below one that others can write (such as
-/tmp, where pytest keeps its own), so here tmp_path lives under the working copy's .cache/ instead."""
+/tmp, where pytest keeps its own, or /var/tmp, where a clone may live), so here tmp_path lives under the
+user's own ~/.cache instead."""
 
 import os
 import shutil
@@ -9,13 +10,10 @@ import tempfile
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 @pytest.fixture(scope='session')
 def _private_tmp_root():
-    parent = os.path.join(REPO, '.cache')
-    os.makedirs(parent, mode=0o755, exist_ok=True)
+    parent = os.path.join(os.path.expanduser('~'), '.cache', 'airgap-packages-unit-tests')
+    os.makedirs(parent, mode=0o700, exist_ok=True)
     root = tempfile.mkdtemp(prefix='unit-tmp-', dir=parent)
     yield root
     shutil.rmtree(root, ignore_errors=True)
