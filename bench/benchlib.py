@@ -12,6 +12,9 @@ import collections
 import inspect
 import json
 import os
+import resource
+import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -152,3 +155,198 @@ def time_commands_on_host(fleet, host, commands, reps):
     if done.returncode != 0:
         raise SystemExit('timing on %s failed: %s' % (host, done.stderr[-3000:]))
     return collections.OrderedDict(json.loads(done.stdout))
+
+
+# --- Runs timed on an offline host, and CPU accounting on the controller --------------------------------
+
+# Runs the argv it reads from stdin with the host's python3 and prints one JSON line: its wall time on the
+# host, its exit status and its output. The time leaves out ssh and the interpreter's own start-up.
+_TIMED_RUN = '\n'.join([
+    'import json, subprocess, sys, time',
+    'argv = json.load(sys.stdin)',
+    'start = time.monotonic()',
+    'done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)',
+    'seconds = time.monotonic() - start',
+    'print(json.dumps({"seconds": seconds, "rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}))',
+])
+
+# What a command timed on a host answered: seconds on the host, exit status, output (text).
+HostRun = collections.namedtuple('HostRun', 'seconds returncode stdout stderr')
+
+
+def _host_run(completed_rc, stdout, stderr, host):
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"seconds"'):
+            data = json.loads(line)
+            return HostRun(data['seconds'], data['rc'], data['stdout'], data['stderr'])
+    raise SystemExit('timing on %s failed (ssh rc %d): %s' % (host, completed_rc, (stderr or stdout)[-3000:]))
+
+
+def run_timed_on_host(fleet, host, argv, timeout=1800):
+    """Run argv on an offline host and time it there; returns a HostRun (whatever argv's exit status)."""
+    done = fleet.run(host, ['python3', '-c', _TIMED_RUN], input=json.dumps(argv), timeout=timeout)
+    return _host_run(done.returncode, done.stdout, done.stderr, host)
+
+
+class TimedHostRuns:
+    """The same kind of run started on many hosts at once, each timed on its host, as boot scripts would run.
+
+    Each ssh client's output goes to a file (no pipe can stall a run); wrap, when given, turns each ssh
+    client's argv into the one started (CpuAccount.wrap puts it into an accounting group).
+    """
+
+    def __init__(self, fleet, workdir, wrap=None):
+        self.fleet = fleet
+        self.workdir = workdir
+        self.wrap = wrap or (lambda argv: argv)
+        self.started = []
+
+    def start(self, host, argv):
+        out_path = os.path.join(self.workdir, '%s-%d.out' % (host, len(self.started)))
+        err_path = out_path[:-4] + '.err'
+        with open(out_path, 'w') as out, open(err_path, 'w') as err:
+            argv_ssh = self.fleet.ssh_argv(host) + ['--', shlex.join(['python3', '-c', _TIMED_RUN])]
+            process = subprocess.Popen(self.wrap(argv_ssh), stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
+        process.stdin.write(json.dumps(argv))
+        process.stdin.close()
+        self.started.append((host, process, out_path, err_path))
+
+    def wait(self, timeout=3600):
+        """host -> HostRun, once every run has ended."""
+        deadline = time.monotonic() + timeout
+        runs = collections.OrderedDict()
+        for host, process, out_path, err_path in self.started:
+            process.wait(timeout=max(1, deadline - time.monotonic()))
+            with open(out_path) as out, open(err_path) as err:
+                runs[host] = _host_run(process.returncode, out.read(), err.read(), host)
+        self.started = []
+        return runs
+
+
+class CpuAccount:
+    """CPU time of a group of processes and everything they start, even what outlives them.
+
+    A cpuacct control group (cgroup v1, or a cgroup v2 directory) holds every process started through
+    account.wrap(argv) (a shell that enters the group, then execs argv: no preexec_fn, which is unsafe
+    with threads); its counters include processes that detached or exited (ssh's ControlPersist
+    masters, for one). close() ends whatever is still in the group, by PID, and removes it.
+    Without a writable cgroup hierarchy, usage() answers None and callers fall back to rusage.
+    """
+
+    ROOTS = ('/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/unified', '/sys/fs/cgroup')
+
+    def __init__(self, name):
+        self.path = None
+        self.version = None
+        for root in self.ROOTS:
+            if os.path.exists(os.path.join(root, 'cpuacct.usage')) or os.path.exists(os.path.join(root, 'cgroup.procs')):
+                path = os.path.join(root, 'airgap-bench-%s-%d' % (name, os.getpid()))
+                try:
+                    os.mkdir(path)
+                except OSError:
+                    continue
+                self.path = path
+                self.version = 1 if os.path.exists(os.path.join(path, 'cpuacct.usage')) else 2
+                if self.version == 2 and not os.path.exists(os.path.join(path, 'cpu.stat')):
+                    os.rmdir(path)
+                    self.path = None
+                    continue
+                break
+
+    def wrap(self, argv):
+        """argv run inside the group from its first instruction (unchanged without a group)."""
+        if not self.path:
+            return list(argv)
+        return ['sh', '-c', 'echo $$ > "$0" && exec "$@"', os.path.join(self.path, 'cgroup.procs')] + list(argv)
+
+    def usage(self):
+        """(user seconds, system seconds) of the group so far, or None."""
+        if not self.path:
+            return None
+        if self.version == 1:
+            def read(name):
+                with open(os.path.join(self.path, name)) as handle:
+                    return int(handle.read()) / 1e9
+            return read('cpuacct.usage_user'), read('cpuacct.usage_sys')
+        with open(os.path.join(self.path, 'cpu.stat')) as handle:
+            stat = dict(line.split() for line in handle if line.strip())
+        return int(stat['user_usec']) / 1e6, int(stat['system_usec']) / 1e6
+
+    def pids(self):
+        if not self.path:
+            return []
+        with open(os.path.join(self.path, 'cgroup.procs')) as handle:
+            return [int(pid) for pid in handle.read().split()]
+
+    def close(self):
+        if not self.path:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 5
+            while self.pids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+        self.path = None
+
+
+def children_cpu_seconds():
+    """user + system seconds of this process's waited-for children so far (getrusage RUSAGE_CHILDREN)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu_seconds():
+    """Busy CPU seconds of the whole machine so far, every process on every core (from /proc/stat)."""
+    with open('/proc/stat') as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def process_cpu_seconds(pid):
+    """user + system seconds of one running process (all its threads), or None when it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def tree_bytes(path):
+    """Total size of the regular files under path."""
+    total = 0
+    for directory, _dirs, names in os.walk(path):
+        for name in names:
+            full = os.path.join(directory, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                total += os.path.getsize(full)
+    return total
+
+
+def busy_share(seconds=2.0):
+    """The share of the machine's CPU (all cores) that was busy over the next few seconds, 0 to 1."""
+    before, started = machine_cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return (machine_cpu_seconds() - before) / ((time.monotonic() - started) * os.cpu_count())
+
+
+def wait_for_quiet(threshold=0.15, patience=300):
+    """Wait (up to patience seconds) until the machine's busy share drops below threshold; returns the last share seen.
+
+    The benchmarks share the machine with whatever else runs on it: a round starts when that is quiet,
+    or after patience, and the caller reports the share it started at.
+    """
+    deadline = time.monotonic() + patience
+    share = busy_share()
+    while share >= threshold and time.monotonic() < deadline:
+        share = busy_share()
+    return share

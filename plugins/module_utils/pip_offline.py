@@ -718,7 +718,6 @@ def _describe_lack(item, wheels):
     return 'the filesystem at %s (holding %s) %s' % (item['path'], item['for'], ' and '.join(what))
 
 
-
 def _free_bytes(path):
     try:
         fs = os.statvfs(nearest_existing(path))

@@ -426,7 +426,6 @@ def check_free_space(needs):
                      for filesystem in filesystems])
 
 
-
 def converge_stage(root, digest, archive=None, keep=2, check_mode=False, trust=None, incoming=None):
     """Make root/digest hold the verified cache (from archive when it does not yet), then prune; returns Converged.
 

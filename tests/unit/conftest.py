@@ -10,6 +10,7 @@ import tempfile
 
 import pytest
 
+
 @pytest.fixture(scope='session')
 def _private_tmp_root():
     parent = os.path.join(os.path.expanduser('~'), '.cache', 'airgap-packages-unit-tests')
