@@ -231,14 +231,16 @@ class PipOffline:
             return
         labels = {'version': 'Python %s', 'implementation': '%s', 'arch': '%s'}
         cache_tags = [t for t in environment.get('tags') or [] if isinstance(t, str)][:3]
+        native = sorted(a.filename for a in self.manifest.artifacts if a.native)
         raise VerificationError(
-            'the cache %s was built for %s (environment key %s%s), not for the interpreter %s (%s, accepts e.g. %s); '
+            'the cache %s was built for %s (environment key %s%s%s), not for the interpreter %s (%s, accepts e.g. %s); '
             'nothing was installed. Ship the cache built for this environment key, or rebuild it for this interpreter.'
             % (self.request.cache, ', '.join(labels[f] % want[f] for f in differ), self.manifest.environment_key or 'none',
-               ', tags e.g. %s' % ', '.join(cache_tags) if cache_tags else '', state.executable,
+               ', tags e.g. %s' % ', '.join(cache_tags) if cache_tags else '',
+               '; its platform wheels: %s' % ', '.join(native) if native else '', state.executable,
                ', '.join(labels[f] % have[f] for f in differ), ', '.join(tags.get('supported_sample', [])) or 'no wheel tags'),
             problems=[{'problem': 'environment mismatch', 'field': f, 'cache': want[f], 'interpreter': have[f]} for f in differ],
-            interpreter=state.executable)
+            interpreter=state.executable, files=native)
 
     def _tool(self, name, state):
         """The cached wheel of pip or uv that fits this interpreter, or None."""

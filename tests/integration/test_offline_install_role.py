@@ -160,7 +160,7 @@ def test_a_ship_cut_mid_transfer_is_never_used_and_the_next_run_converges(
                                     start_new_session=True)
         deadline = time.time() + 120
         while time.time() < deadline:
-            partial = fleet.run(host.name, ['find', '/root/.ansible/tmp', '-name', 'cache.tar', '-size', '+1k'])
+            partial = fleet.run(host.name, ['find', '/root/.ansible/tmp', '-name', 'airgap-ship-*.tar', '-size', '+1k'])
             if partial.stdout.strip():
                 break
             assert playbook.poll() is None, 'the playbook ended before its transfer could be cut'
