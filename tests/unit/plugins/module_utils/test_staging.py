@@ -128,7 +128,12 @@ def test_only_the_newest_digests_are_kept_and_leftovers_go_whatever_their_age(tm
 
 # --- the walk to the staging directory ---------------------------------------------------------------------
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='changing owners needs root')
+@pytest.fixture
+def root_user():
+    """These tests hand files to another owner, which only root can do; the suite runs as root."""
+    assert os.geteuid() == 0, 'changing owners needs root: run the unit tests as root (make unit does)'
+
+
 NOBODY = 65534
 
 
@@ -176,7 +181,7 @@ def test_a_link_above_is_walked_to_its_target_and_the_target_is_checked_too(tmp_
     assert os.listdir(str(tmp_path / 'open' / 'disk')) == []
 
 
-@needs_root
+@pytest.mark.usefixtures('root_user')
 def test_a_link_above_the_staging_directory_owned_by_another_user_is_refused(tmp_path):
     (tmp_path / 'disk').mkdir()
     os.symlink(str(tmp_path / 'disk'), str(tmp_path / 'cache'))
@@ -203,7 +208,7 @@ def test_a_staging_directory_under_tmp_is_refused_as_predictable():
     assert not os.path.exists('/tmp/airgap-unit-never-made')
 
 
-@needs_root
+@pytest.mark.usefixtures('root_user')
 @pytest.mark.parametrize('owned', ['parent', 'parent/stage'])
 def test_a_staging_directory_or_ancestor_owned_by_another_user_is_refused(tmp_path, owned):
     (tmp_path / 'parent' / 'stage').mkdir(parents=True)
