@@ -5,7 +5,9 @@ of pull mode: the endpoint address, an S3 endpoint on it, the node image."""
 
 import glob
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -24,6 +26,17 @@ INDEX_EXTRAS = os.path.join(REPO, '.cache', 'index-extras')
 
 # Unit and integration tests import the collection's module_utils as Ansible does.
 sys.path.insert(0, collections_root())
+
+
+@pytest.fixture(scope='session')
+def private_tmp_root():
+    """A directory under the user's own ~/.cache that only its owner can write to, from the root down. Staging
+    refuses a directory below one that others can write (such as /tmp, where pytest keeps tmp_path)."""
+    parent = os.path.join(os.path.expanduser('~'), '.cache', 'airgap-packages-tests')
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    root = tempfile.mkdtemp(prefix='tmp-', dir=parent)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

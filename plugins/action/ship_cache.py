@@ -16,9 +16,9 @@ import tempfile
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, artifact_problem, describe_problem, load_manifest
 from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
-from ansible_collections.airgap.packages.plugins.module_utils.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep
+from ansible_collections.airgap.packages.plugins.module_utils.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, is_staged_name
 
 MODULE = 'airgap.packages.ship_cache'
 EXTRA_FILES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, 'pylock.toml')
@@ -91,11 +91,22 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg='settled must be a list of digests (the settled list host_state returns), got %r'
                           % type(settled).__name__)
             return result
+        wrong = [digest for digest in settled if not isinstance(digest, str) or not is_staged_name(digest)]
+        if wrong:
+            result.update(failed=True, msg='settled holds %s, which is not a manifest digest (64 lowercase hex digits): pass '
+                          'the settled list host_state returns' % ', '.join(repr(digest) for digest in wrong))
+            return result
         if manifest.digest in settled:
             # host_state vouched for this digest in this play: verified, matching, nothing to prune.
             dest = args.get('dest') or DEFAULT_STAGE
             result.update(changed=False, path=self._connection._shell.join_path(dest, manifest.digest), digest=manifest.digest,
                           present=True, shipped=False, transferred_bytes=0, pruned=[], removed_archives=[], settled=True)
+            return result
+        # The target verifies every sha256 it receives; here, only what makes the archive (files and their sizes).
+        problems = [p for p in (artifact_problem(src, artifact, check_sha256=False) for artifact in manifest.artifacts) if p]
+        if problems:
+            result.update(failed=True, problems=problems, msg='the cache %s is incomplete, nothing was shipped: %s. Build it '
+                          'again with wheel_cache or gem_cache' % (src, '; '.join(describe_problem(p) for p in problems)))
             return result
         names = archive_names(src, manifest)
         # What the archive will need on the target, so that it checks its free space before anything is sent.

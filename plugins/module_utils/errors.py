@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one exception hierarchy of the collection; modules turn these into fail_json."""
+"""The one exception hierarchy of the collection (modules turn these into fail_json), and checks of plain values."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -35,3 +35,10 @@ class InstallError(AirgapError):
 
 class LockError(AirgapError):
     """Another run holds the lock of a target environment for too long."""
+
+
+def check_seconds(option, value, what):
+    """A number of seconds to wait, 1 or more, or an error that names the option."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise AirgapError('%s is %r: give the seconds to wait for %s, 1 or more' % (option, value, what), **{option: value})
+    return value

@@ -318,3 +318,43 @@ def mount_point(path):
     while path != os.path.dirname(path) and os.stat(os.path.dirname(path)).st_dev == device:
         path = os.path.dirname(path)
     return path
+
+
+# Filesystems of the kernel's own, where no environment or gem can be installed.
+_PSEUDO_FILESYSTEMS = frozenset(['proc', 'sysfs', 'devpts', 'devtmpfs', 'cgroup', 'cgroup2', 'debugfs', 'tracefs',
+                                 'securityfs', 'pstore', 'bpf', 'configfs', 'fusectl', 'efivarfs', 'mqueue', 'hugetlbfs'])
+
+
+def check_directory_to_write(option, path):
+    """Refuse, naming the option, a directory a module is to create or fill (a virtualenv, a GEM_HOME, a bindir, a
+    cache root) that cannot be one: a relative path, a path through something that is not a directory, or a place
+    on a read-only or pseudo filesystem. Nothing is created here."""
+    if not os.path.isabs(path):
+        raise AirgapError('%s %r is a relative path: give an absolute path' % (option, path))
+    existing = nearest_existing(path)
+    if not os.path.isdir(existing):
+        raise AirgapError('%s %s cannot be a directory: %s exists and is not one. Remove it, or give another path'
+                          % (option, path, existing))
+    kind = _filesystem_type(existing)
+    if kind in _PSEUDO_FILESYSTEMS:
+        raise AirgapError('%s %s lies on the %s filesystem of the kernel, which cannot hold it: give a path on a disk'
+                          % (option, path, kind))
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise AirgapError('%s %s lies on a read-only filesystem (at %s): give a path on a writable one'
+                          % (option, path, mount_point(existing)))
+
+
+def _filesystem_type(path):
+    """The type of the filesystem holding path, as /proc/self/mounts names it ('' where that cannot be read)."""
+    where = mount_point(path)
+    kind = ''
+    try:
+        with open('/proc/self/mounts') as handle:
+            for line in handle:
+                fields = line.split()
+                # The last mount on a mount point is the one in effect; octal escapes stand for spaces.
+                if len(fields) > 2 and fields[1].replace('\\040', ' ') == where:
+                    kind = fields[2]
+    except (IOError, OSError):
+        pass
+    return kind

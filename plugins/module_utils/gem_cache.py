@@ -27,7 +27,7 @@ import shutil
 from collections import namedtuple
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, ResolutionError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import check_directory_to_write, environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import DEFAULT_SOURCE, normalize_source
 from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import (
     GemRequest, closure, gem_filename, locked_gems_for, merge_requests, parse_gem_request, parse_gemfile_lock,
@@ -70,6 +70,7 @@ Wanted = namedtuple('Wanted', ['filename', 'name', 'version', 'platform', 'urls'
 
 def request_from_params(params, read_gemrc_sources=None):
     """Validate the module options into a GemCacheRequest (errors name the offending option)."""
+    check_directory_to_write('dest', params['dest'])
     asked = [parse_gem_request(item) for item in params.get('gems') or []]
     gems = merge_requests(asked)
     lockfile, origin = None, None
@@ -98,7 +99,7 @@ def request_from_params(params, read_gemrc_sources=None):
                 sources.append(url)
     if not sources:
         sources = [DEFAULT_SOURCE]
-    targets = parse_targets(params.get('platforms') or ['ruby'])
+    targets = parse_targets(params['platforms'] if params.get('platforms') is not None else ['ruby'])
     return GemCacheRequest(gems, asked, lockfile, origin, sources, targets, params['dest'], bool(params.get('prune', True)),
                            bool(params.get('refresh', False)))
 
@@ -360,6 +361,7 @@ def current_gem_caches(request, check_mode=False, want_diff=False):
     """
     if not os.path.isdir(request.dest):
         return None
+    check_directory_to_write('dest', request.dest)
     plans = [CachePlan(request, target) for target in request.targets]
     with ExitStack() as stack:
         if not check_mode:

@@ -18,7 +18,8 @@ import shutil
 
 from ansible_collections.airgap.packages.plugins.module_utils import gem_check, gem_plan, gem_target
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import check_directory_to_write, environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import check_gem_name
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import changes_as_dicts, plan_diff
@@ -29,6 +30,11 @@ class GemOfflineRequest:
 
     def __init__(self, cache, gems=(), install_dir=None, user_install=False, bindir=None, executable='gem',
                  state='present', sync=False, document=False, trusted_keys=None):
+        for option, path in (('install_dir', install_dir), ('bindir', bindir)):
+            if path:
+                check_directory_to_write(option, path)
+        for name in gems:
+            check_gem_name(name)
         self.cache = os.path.abspath(cache)
         self.gems = list(gems or [])
         self.install_dir = os.path.abspath(install_dir) if install_dir else None

@@ -17,9 +17,30 @@ import os
 
 from ansible_collections.airgap.packages.plugins.module_utils import python_env
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import check_directory_to_write
 from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
-from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
-from ansible_collections.airgap.packages.plugins.module_utils.staging import is_staged, stage_is_trusted, staged_names, stale_digests
+from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import check_gem_name
+from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request, check_package_names
+from ansible_collections.airgap.packages.plugins.module_utils.staging import (
+    check_keep, is_staged, stage_is_trusted, staged_names, stale_digests)
+
+
+def check_questions(python, ruby):
+    """Refuse, naming the option, what no ship, fetch or install could act on. The stage itself is judged
+    later: one that ship_cache would refuse (a link, loose permissions) holds nothing, and ship_cache names why."""
+    for name, part in (('python', python), ('ruby', ruby)):
+        if part:
+            check_directory_to_write(name + '.stage', part['stage'])
+            check_keep(part['keep'], name + '.keep')
+    for index, environment in enumerate(python['environments'] if python else []):
+        option = 'python.environments[%d]' % index
+        check_directory_to_write(option + '.virtualenv', environment['virtualenv'])
+        check_package_names(option + '.packages', environment['packages'])
+    if ruby:
+        if ruby['install_dir']:
+            check_directory_to_write('ruby.install_dir', ruby['install_dir'])
+        for gem in ruby['gems']:
+            check_gem_name(gem, 'ruby.gems')
 
 
 def staged_digests(root):

@@ -13,6 +13,7 @@ __metaclass__ = type
 import hashlib
 import json
 import os
+import re
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes
@@ -27,6 +28,29 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = 'manifest.json'
 ECOSYSTEMS = ('python', 'ruby')
 _HASH_CHUNK = 1024 * 1024
+# A sha256 as hex: how artifacts are checked and how manifests, staged caches and store objects are named.
+SHA256_HEX = re.compile(r'^[0-9a-f]{64}$')
+
+
+def _check(condition, what):
+    if not condition:
+        raise ManifestError(what)
+
+
+def _text(value):
+    return isinstance(value, str)
+
+
+def _json_type(value):
+    for kind, name in ((bool, 'a boolean'), (dict, 'an object'), (list, 'a list'), (str, 'a string'), (int, 'a number'),
+                       (float, 'a number')):
+        if isinstance(value, kind):
+            return name
+    return repr(value)
+
+
+def _texts(value):
+    return isinstance(value, list) and all(_text(item) for item in value)
 
 
 class Artifact:
@@ -51,9 +75,24 @@ class Artifact:
 
     @classmethod
     def from_dict(cls, data):
+        """An artifact entry, checked field by field: a filename is a plain file name of the cache directory."""
+        _check(isinstance(data, dict), 'an artifact entry is %r, not an object' % (data,))
         missing = [field for field in ('filename', 'name', 'version', 'size', 'sha256') if field not in data]
-        if missing:
-            raise ManifestError('artifact entry %r lacks %s' % (data.get('filename', data), ', '.join(missing)))
+        _check(not missing, 'artifact entry %r lacks %s' % (data.get('filename', data), ', '.join(missing)))
+        filename = data['filename']
+        _check(_text(filename) and filename not in ('', '.', '..', MANIFEST_NAME) and '/' not in filename
+               and '\\' not in filename and '\0' not in filename,
+               'artifact filename %r is not a plain file name of the cache directory' % (filename,))
+        _check(_text(data['name']) and data['name'] and _text(data['version']) and data['version'],
+               'artifact %s has no name or version' % filename)
+        size = data['size']
+        _check(isinstance(size, int) and not isinstance(size, bool) and size >= 0,
+               'artifact %s has size %r, not a number of bytes' % (filename, size))
+        _check(_text(data['sha256']) and SHA256_HEX.match(data['sha256']),
+               'artifact %s has sha256 %r, not 64 lowercase hex digits' % (filename, data['sha256']))
+        _check(_texts(data.get('requires', [])), 'artifact %s has requires %r, not a list of names' % (filename, data.get('requires')))
+        for field in ('platform', 'source'):
+            _check(_text(data.get(field, '')), 'artifact %s has %s %r, not a string' % (filename, field, data.get(field)))
         return cls(**dict((field, data[field]) for field in cls.FIELDS if field in data))
 
     def __repr__(self):
@@ -75,6 +114,10 @@ class TopLevel:
 
     @classmethod
     def from_dict(cls, data):
+        _check(isinstance(data, dict), 'a requirements entry is %r, not an object' % (data,))
+        _check(_text(data.get('requirement')) and _text(data.get('name')) and data['name'],
+               'requirements entry %r lacks its requirement or name' % (data,))
+        _check(_texts(data.get('closure', [])), 'requirement %s has closure %r, not a list of names' % (data['name'], data.get('closure')))
         return cls(data['requirement'], data['name'], data.get('closure', ()))
 
 
@@ -143,16 +186,23 @@ class Manifest:
                 '%s has schema %r, this collection reads schema %d; rebuild the cache with this version of airgap.packages'
                 % (origin, schema, SCHEMA_VERSION))
         try:
+            _check(data.get('ecosystem') in ECOSYSTEMS,
+                   'ecosystem is %r, expected one of %s' % (data.get('ecosystem'), ', '.join(ECOSYSTEMS)))
+            for field, kind, name in (('environment', dict, 'an object'), ('inputs', dict, 'an object'),
+                                      ('requirements', list, 'a list'), ('artifacts', list, 'a list of objects')):
+                value = data.get(field)
+                _check(value is None or isinstance(value, kind), '%s must be %s, not %s' % (field, name, _json_type(value)))
+            _check(_text(data.get('generator', '')), 'generator must be a string')
             return cls(
                 ecosystem=data['ecosystem'],
-                environment=data.get('environment', {}),
+                environment=data.get('environment') or {},
                 requirements=[TopLevel.from_dict(top) for top in data.get('requirements', [])],
                 artifacts=[Artifact.from_dict(artifact) for artifact in data.get('artifacts', [])],
                 generator=data.get('generator', ''),
                 inputs=data.get('inputs') or {},
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError('%s is malformed (%s); rebuild the cache' % (origin, exc))
+        except ManifestError as exc:
+            raise ManifestError('%s is malformed: %s; rebuild the cache' % (origin, exc))
 
 
 def canonical_json(data):
@@ -202,8 +252,9 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def artifact_problem(cache_dir, artifact):
-    """Why a cached artifact cannot be trusted, or None when its size and sha256 match the manifest."""
+def artifact_problem(cache_dir, artifact, check_sha256=True):
+    """Why a cached artifact cannot be trusted, or None when its size and sha256 (or, without check_sha256, only its
+    size) match the manifest."""
     path = os.path.join(cache_dir, artifact.filename)
     try:
         size = os.path.getsize(path)
@@ -212,7 +263,7 @@ def artifact_problem(cache_dir, artifact):
     if size != artifact.size:
         return {'file': path, 'problem': 'size mismatch', 'expected_size': artifact.size, 'actual_size': size,
                 'expected_sha256': artifact.sha256}
-    actual = sha256_file(path)
+    actual = sha256_file(path) if check_sha256 else artifact.sha256
     if actual != artifact.sha256:
         return {'file': path, 'problem': 'sha256 mismatch', 'expected_sha256': artifact.sha256, 'actual_sha256': actual,
                 'size': size}

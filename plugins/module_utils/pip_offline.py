@@ -30,7 +30,8 @@ import zipfile
 
 from ansible_collections.airgap.packages.plugins.module_utils import python_env, python_undo, wheel_check
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError, ManifestError, VerificationError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import environment_lock, mount_point, nearest_existing, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import (
+    check_directory_to_write, environment_lock, mount_point, nearest_existing, private_tempdir)
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
@@ -52,11 +53,25 @@ SCRIPT_COPY_LIMIT = 1024 * 1024
 _ARCH_ALIASES = {'amd64': 'x86_64', 'arm64': 'aarch64', 'x64': 'x86_64'}
 
 
+# A project name as PEP 508 spells it.
+_PROJECT_NAME = re.compile(r'^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$', re.IGNORECASE)
+
+
+def check_package_names(option, names):
+    for name in names:
+        if not _PROJECT_NAME.match(name):
+            raise AirgapError('%s: %r is not a project name: give the names of top-level requirements of the cache '
+                              '(such as requests), without versions or extras' % (option, name))
+
+
 class Request:
     """The module's options, already validated by Ansible."""
 
     def __init__(self, cache, packages=None, virtualenv=None, python=None, state='present', sync=False, installer='auto',
                  compile_bytecode=True, break_system_packages=False, check_mode=False, tmpdir=None, trusted_keys=None):
+        if virtualenv:
+            check_directory_to_write('virtualenv', virtualenv)
+        check_package_names('packages', packages or [])
         self.cache = os.path.abspath(cache)
         self.packages = [normalise_name(p) for p in (packages or [])]
         self.virtualenv = os.path.abspath(virtualenv) if virtualenv else None

@@ -41,6 +41,9 @@ def describe_python(module, interpreter=None):
         return platform_info.describe_running_python()
     if not os.path.exists(interpreter):
         raise AirgapError('Python interpreter %s does not exist on this host' % interpreter, interpreter=interpreter)
+    if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
+        raise AirgapError('Python interpreter %s is not an executable file: give the path of a Python 3.8 or newer '
+                          'interpreter' % interpreter, interpreter=interpreter)
     # The script ends with a __main__ block that prints the description as JSON.
     rc, out, err = module.run_command([interpreter, '-I', '-c', wheeltags_source()], environ_update={'PYTHONIOENCODING': 'utf-8'})
     if rc != 0:

@@ -122,6 +122,11 @@ def complete_python_description(partial):
     if not isinstance(libc, dict):
         raise AirgapError('platform %s: libc must be a dict such as {flavor: glibc, version: "2.31"} (or '
                           '{flavor: musl, version: "1.2"}), got %r' % (json.dumps(partial, sort_keys=True), libc))
+    if libc.get('flavor') not in (None, 'glibc', 'musl'):
+        raise AirgapError('platform %s: libc flavor %r is neither glibc nor musl' % (json.dumps(partial, sort_keys=True), libc['flavor']))
+    if libc.get('version') is not None and not re.match(r'^\d+\.\d+$', str(libc['version'])):
+        raise AirgapError('platform %s: libc version %r is not of the form X.Y (such as "2.31" for glibc, "1.2" for musl)'
+                          % (json.dumps(partial, sort_keys=True), libc['version']))
     for field in ('version', 'arch', 'implementation', 'abi', 'platform'):
         if partial.get(field) is not None and not isinstance(partial[field], str):
             raise AirgapError('platform %s: %s must be a string, got %r'

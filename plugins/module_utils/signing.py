@@ -42,11 +42,11 @@ class Signer:
         self.key = os.path.abspath(os.path.expanduser(key))
         self._run = run or Runner(os.environ)
         if not os.path.isfile(self.key):
-            raise AirgapError('the signing key %s does not exist: give the path of an SSH private key (ssh-keygen -t ed25519 '
+            raise AirgapError('signing_key %s does not exist: give the path of an SSH private key (ssh-keygen -t ed25519 '
                               '-f KEY makes one)' % self.key)
         rc, out, err = self._run(['ssh-keygen', '-l', '-f', self.key])
         if rc != 0:
-            raise AirgapError('%s is not an SSH key ssh-keygen can read (%s): give an unencrypted private key, or load it '
+            raise AirgapError('signing_key %s is not an SSH key ssh-keygen can read (%s): give an unencrypted private key, or load it '
                               'into ssh-agent' % (self.key, err.strip()))
         self.fingerprint = _fingerprint_in(out) or self.key
         self._public = None
@@ -88,6 +88,10 @@ class Signer:
         return True
 
 
+# The key types an allowed_signers line may name (ssh-keygen(1), sshd(8) AUTHORIZED_KEYS FILE FORMAT).
+_KEY_TYPES = ('ssh-', 'ecdsa-sha2-', 'sk-ssh-', 'sk-ecdsa-', 'rsa-sha2-')
+
+
 class Trust:
     """The keys a host accepts: an allowed_signers file (principal, key type, key; one per line)."""
 
@@ -98,10 +102,17 @@ class Trust:
             with open(self.allowed_signers) as handle:
                 entries = [line for line in handle if line.strip() and not line.lstrip().startswith('#')]
         except (IOError, OSError) as exc:
-            raise AirgapError('cannot read the trusted keys %s (%s): give the path of an allowed_signers file on this host'
+            raise AirgapError('cannot read trusted_keys %s (%s): give the path of an allowed_signers file on this host'
                               % (self.allowed_signers, exc.strerror or exc))
+        # ssh-keygen reads this file only when it checks a signature; each line is checked for a key here, so
+        # that a wrong file is named when the task starts, not as a refused signature later.
+        for number, line in enumerate(entries, 1):
+            if not any(field.startswith(_KEY_TYPES) for field in line.split()[1:-1]):
+                raise AirgapError('trusted_keys %s: entry %d is not an allowed_signers line ("principal keytype key", '
+                                  'see ssh-keygen(1), ALLOWED SIGNERS): %r' % (self.allowed_signers, number, line.strip()[:80]))
         if not entries:
-            raise AirgapError('the trusted keys file %s lists no key: every signature would be refused' % self.allowed_signers)
+            raise AirgapError('trusted_keys %s lists no key: every signature would be refused. List one '
+                              '"principal keytype key" line per trusted key (ssh-keygen(1), ALLOWED SIGNERS)' % self.allowed_signers)
 
     def verify(self, data, signature, what):
         """Check that signature (bytes, or None when there is none) signs data with a trusted key; returns the principal.
@@ -168,11 +179,11 @@ def trust_from(path):
     return Trust(path) if path else None
 
 
-def settle_cache_signatures(caches, signing_key, trusted_keys, check_mode):
+def settle_cache_signatures(caches, signer, trust, check_mode):
     """After wheel_cache or gem_cache: refuse a cache kept as current whose manifest a trusted key did not sign,
-    then sign each manifest with signing_key. Updates each cache entry's changed and signed in place."""
+    then sign each manifest with signer. Updates each cache entry's changed and signed in place. The caller makes
+    signer and trust (signer_from, trust_from) before it builds, so that a bad key fails before any download."""
     from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, manifest_path
-    signer, trust = signer_from(signing_key), trust_from(trusted_keys)
     for cache in caches:
         path = manifest_path(cache['path'])
         if not os.path.isfile(path):

@@ -16,7 +16,6 @@ __metaclass__ = type
 
 import errno
 import os
-import re
 import shutil
 import stat
 import tarfile
@@ -27,9 +26,8 @@ from ansible_collections.airgap.packages.plugins.module_utils.fsutil import (
     UnsafePathError, check_trusted_directory, environment_lock, lock_is_held, mount_point, nearest_existing, open_files,
     private_tempdir,
 )
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, load_manifest, verify_artifacts
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, SHA256_HEX, load_manifest, verify_artifacts
 
-_DIGEST = re.compile(r'^[0-9a-f]{64}$')
 # ship_cache's staging root on the target unless told otherwise (module and action plugin alike).
 DEFAULT_STAGE = '/var/cache/airgap-packages'
 _INCOMING_PREFIX = '.incoming-'
@@ -79,19 +77,19 @@ class Converged:
 
 def is_staged_name(name):
     """Whether name is a manifest digest, the name of a staged cache directory."""
-    return bool(_DIGEST.match(name))
+    return bool(SHA256_HEX.match(name))
 
 
 def staged_path(root, digest):
-    if not _DIGEST.match(digest or ''):
+    if not SHA256_HEX.match(digest or ''):
         raise AirgapError('%r is not a manifest digest (64 lowercase hex digits)' % digest)
     return os.path.join(root, digest)
 
 
-def check_keep(keep):
+def check_keep(keep, option='keep'):
     """keep counts the cache being staged: below 1 makes no sense."""
     if not isinstance(keep, int) or keep < 1:
-        raise AirgapError('keep is %r: keep at least the cache being staged (1 or more)' % (keep,), keep=keep)
+        raise AirgapError('%s is %r: keep at least the cache being staged (1 or more)' % (option, keep), keep=keep)
     return keep
 
 

@@ -35,8 +35,8 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import ECOSYSTEMS, Manifest, canonical_json, strip_credentials
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, VerificationError, check_seconds
+from ansible_collections.airgap.packages.plugins.module_utils.manifest import ECOSYSTEMS, SHA256_HEX, Manifest, canonical_json, strip_credentials
 from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
 
 try:
@@ -53,7 +53,6 @@ WRITABLE_SCHEMES = ('file', 's3')
 SMALL_OBJECT_LIMIT = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$')
-_DIGEST = re.compile(r'^[0-9a-f]{64}$')
 
 # Options shared by publish_cache and fetch_cache (documented in the airgap.packages.store doc fragment).
 STORE_ARGUMENT_SPEC = dict(
@@ -80,13 +79,13 @@ class NotInStore(StoreError):
 
 
 def artifact_object(sha256):
-    if not _DIGEST.match(sha256 or ''):
+    if not SHA256_HEX.match(sha256 or ''):
         raise ManifestError('%r is not a sha256 (64 lowercase hex digits)' % (sha256,))
     return 'artifacts/sha256/%s/%s' % (sha256[:2], sha256)
 
 
 def manifest_object(digest):
-    if not _DIGEST.match(digest or ''):
+    if not SHA256_HEX.match(digest or ''):
         raise ManifestError('%r is not a manifest digest (64 lowercase hex digits)' % (digest,))
     return 'manifests/%s.json' % digest
 
@@ -388,6 +387,11 @@ def open_store(params, open_url=None, writable=False):
     """The backend for the store URL and connection options of a publish_cache or fetch_cache task."""
     url = (params.get('store') or '').strip()
     parts = urlsplit(url)
+    check_seconds('timeout', params.get('timeout', 60), 'one answer of the store')
+    endpoint = params.get('endpoint_url')
+    if endpoint and not (urlsplit(endpoint).scheme in ('http', 'https') and urlsplit(endpoint).hostname):
+        raise AirgapError('endpoint_url %r is not an http:// or https:// URL: give the S3 endpoint, such as '
+                          'https://s3.eu-west-1.amazonaws.com' % strip_credentials(endpoint))
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise AirgapError('store %r: expected a URL of the form s3://bucket/prefix, file:///path or https://host/path'

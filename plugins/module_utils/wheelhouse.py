@@ -38,8 +38,8 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sa
     from urlparse import urlsplit
 
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, ResolutionError
-from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes, environment_lock, private_tempdir
+from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ManifestError, ResolutionError, check_seconds
+from ansible_collections.airgap.packages.plugins.module_utils.fsutil import atomic_write_bytes, check_directory_to_write, environment_lock, private_tempdir
 from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
     MANIFEST_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, strip_credentials,
@@ -82,6 +82,7 @@ class Options:
     def __init__(self, **kwargs):
         for field in self.FIELDS:
             setattr(self, field, kwargs[field] if field in kwargs else copy.deepcopy(ARGUMENT_SPEC[field].get('default')))
+        check_directory_to_write('dest', self.dest)
         self.dest = os.path.abspath(self.dest)
 
 
@@ -199,6 +200,7 @@ def pip_configuration(environ=None):
 
 def collect_inputs(options, parse):
     """Inputs from the options (and pip's configuration when asked); parse validates each requirement."""
+    check_seconds('timeout', options.timeout, 'one answer of the index')
     inputs = Inputs()
     for text in options.requirements:
         inputs.requirements.append((text.strip(), 'requirements'))
@@ -237,9 +239,16 @@ def check_index_url(option, url):
                               % (option, strip_credentials(url)))
 
 
+def _platform_description(index, platform):
+    try:
+        return platform_info.complete_python_description(platform)
+    except AirgapError as exc:
+        raise AirgapError('platforms[%d]: %s' % (index, exc.msg))
+
+
 def platform_descriptions(platforms):
     """Completed descriptions, one per environment key, in the order given (the running host when empty)."""
-    described = [platform_info.complete_python_description(p) for p in platforms] or [platform_info.describe_running_python()]
+    described = [_platform_description(index, p) for index, p in enumerate(platforms)] or [platform_info.describe_running_python()]
     result = []
     keys = set()
     for description in described:
@@ -457,7 +466,7 @@ def build_caches(options, check_mode=False):
         try:
             os.makedirs(options.dest)
         except OSError as exc:
-            raise AirgapError('cannot create %s: %s' % (options.dest, exc.strerror or exc))
+            raise AirgapError('cannot create dest %s: %s' % (options.dest, exc.strerror or exc))
     with _locked_states(options, inputs) as states:
         stale = [state for state in states if not state.is_current(options.refresh)]
         if stale:

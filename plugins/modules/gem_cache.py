@@ -95,7 +95,7 @@ options:
     default: [ruby]
   dest:
     description:
-      - Directory that holds one cache directory per environment key, C(<dest>/<key>/).
+      - Directory that holds one cache directory per environment key, C(<dest>/<key>/). An absolute path.
       - Created when missing.
     type: path
     required: true
@@ -256,7 +256,7 @@ from ansible_collections.airgap.packages.plugins.module_utils.errors import Airg
 from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (
     ARGUMENT_SPEC, build_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
-from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures
+from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures, signer_from, trust_from
 
 
 def _gemrc_sources(ruby):
@@ -270,11 +270,11 @@ def main():
     if not ruby:
         module.fail_json(msg='gem_cache needs Ruby with RubyGems on the controller: ruby was not found in PATH')
     try:
+        signer, trust = signer_from(module.params['signing_key']), trust_from(module.params['trusted_keys'])
         request = request_from_params(module.params, read_gemrc_sources=lambda: _gemrc_sources(ruby))
         result = build_gem_caches(request, lambda: RubyGems(ruby, request.sources), check_mode=module.check_mode,
                                   want_diff=module._diff)
-        settle_cache_signatures(result['caches'], module.params['signing_key'], module.params['trusted_keys'],
-                                module.check_mode)
+        settle_cache_signatures(result['caches'], signer, trust, module.check_mode)
         result['changed'] = any(cache['changed'] for cache in result['caches'])
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

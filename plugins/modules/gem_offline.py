@@ -66,7 +66,8 @@ options:
     default: []
   install_dir:
     description:
-      - The install dir (C(GEM_HOME)) to manage. Created when missing.
+      - The install dir (C(GEM_HOME)) to manage, an absolute path. Created when missing. Refused on a read-only or
+        kernel filesystem (C(/proc)).
       - When neither O(install_dir) nor O(user_install) is set, the default gem dir of the ruby
         that runs O(executable) (C(Gem.default_dir)).
       - Mutually exclusive with O(user_install).
@@ -78,7 +79,7 @@ options:
     default: false
   bindir:
     description:
-      - Where executables of the installed gems go.
+      - Where executables of the installed gems go, an absolute path.
       - Defaults to what RubyGems uses for the install dir (C(Gem.bindir)); for an explicit
         O(install_dir) that is its C(bin) subdirectory.
     type: path
@@ -284,17 +285,16 @@ def main():
             document=dict(type='bool', default=False),
             **TRUST_ARGUMENT_SPEC
         ),
+        mutually_exclusive=[('install_dir', 'user_install')],
         supports_check_mode=True,
     )
     params = module.params
-    if params['install_dir'] and params['user_install']:
-        module.fail_json(msg='install_dir and user_install are mutually exclusive: choose one install dir')
-    request = GemOfflineRequest(
-        cache=params['cache'], gems=params['gems'], install_dir=params['install_dir'], user_install=params['user_install'],
-        bindir=params['bindir'], executable=params['executable'], state=params['state'], sync=params['sync'],
-        document=params['document'], trusted_keys=params['trusted_keys'])
-    runner = GemOffline(request, check_mode=module.check_mode)
     try:
+        request = GemOfflineRequest(
+            cache=params['cache'], gems=params['gems'], install_dir=params['install_dir'], user_install=params['user_install'],
+            bindir=params['bindir'], executable=params['executable'], state=params['state'], sync=params['sync'],
+            document=params['document'], trusted_keys=params['trusted_keys'])
+        runner = GemOffline(request, check_mode=module.check_mode)
         result = runner.run()
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

@@ -183,7 +183,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.host_state import gems_match, holdings, python_environments_match
+from ansible_collections.airgap.packages.plugins.module_utils.host_state import check_questions, gems_match, holdings, python_environments_match
 from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
 from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
 
@@ -218,6 +218,7 @@ def main():
         module.params['gather_ruby'] = True
     trusted_keys = module.params['trusted_keys']
     try:
+        check_questions(python, ruby)
         result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module)}
         trust = trust_from(trusted_keys)
     except AirgapError as exc:

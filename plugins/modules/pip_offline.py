@@ -96,8 +96,8 @@ options:
     elements: str
   virtualenv:
     description:
-      - Path of the virtualenv to install into; created when absent (from O(python) when given,
-        else from the interpreter running this module).
+      - Absolute path of the virtualenv to install into; created when absent (from O(python) when given,
+        else from the interpreter running this module). Refused on a read-only or kernel filesystem (C(/proc)).
       - One of O(virtualenv) and O(python) is required.
     type: path
   python:
@@ -383,12 +383,12 @@ def main():
     python = params['python']
     if python and os.sep not in python:
         python = module.get_bin_path(python, required=True)
-    request = Request(
-        cache=params['cache'], packages=params['packages'], virtualenv=params['virtualenv'], python=python,
-        state=params['state'], sync=params['sync'], installer=params['installer'],
-        compile_bytecode=params['compile_bytecode'], break_system_packages=params['break_system_packages'],
-        check_mode=module.check_mode, tmpdir=module.tmpdir, trusted_keys=params['trusted_keys'])
     try:
+        request = Request(
+            cache=params['cache'], packages=params['packages'], virtualenv=params['virtualenv'], python=python,
+            state=params['state'], sync=params['sync'], installer=params['installer'],
+            compile_bytecode=params['compile_bytecode'], break_system_packages=params['break_system_packages'],
+            check_mode=module.check_mode, tmpdir=module.tmpdir, trusted_keys=params['trusted_keys'])
         result = PipOffline(request, warn=module.warn).run()
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

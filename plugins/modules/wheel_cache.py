@@ -46,7 +46,8 @@ extends_documentation_fragment:
 options:
   dest:
     description:
-      - Directory that holds one cache directory per environment key.
+      - Directory that holds one cache directory per environment key. An absolute path, for example
+        C(/srv/airgap/python).
     type: path
     required: true
   requirements:
@@ -260,7 +261,7 @@ caches:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures
+from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures, signer_from, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import ARGUMENT_SPEC, Options, build_caches, module_result
 
 
@@ -268,8 +269,9 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        signer, trust = signer_from(params['signing_key']), trust_from(params['trusted_keys'])
         report = build_caches(Options(**params), check_mode=module.check_mode)
-        settle_cache_signatures(report[1], params['signing_key'], params['trusted_keys'], module.check_mode)
+        settle_cache_signatures(report[1], signer, trust, module.check_mode)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**module_result(report, module._diff))

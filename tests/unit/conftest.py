@@ -2,27 +2,16 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests stage caches into tmp_path. Staging refuses a directory below one that others can write (such as
 /tmp, where pytest keeps its own, or /var/tmp, where a clone may live), so here tmp_path lives under the
-user's own ~/.cache instead."""
+user's own ~/.cache instead (private_tmp_root, in tests/conftest.py)."""
 
-import os
-import shutil
 import tempfile
 
 import pytest
 
 
-@pytest.fixture(scope='session')
-def _private_tmp_root():
-    parent = os.path.join(os.path.expanduser('~'), '.cache', 'airgap-packages-unit-tests')
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    root = tempfile.mkdtemp(prefix='unit-tmp-', dir=parent)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
 @pytest.fixture
-def tmp_path(_private_tmp_root, request):
+def tmp_path(private_tmp_root, request):
     """A new empty directory per test, in a place only its owner can write to, like pytest's own tmp_path."""
     import pathlib
     name = ''.join(c if c.isalnum() else '_' for c in request.node.name)[:40]
-    return pathlib.Path(tempfile.mkdtemp(prefix=name + '-', dir=_private_tmp_root))
+    return pathlib.Path(tempfile.mkdtemp(prefix=name + '-', dir=private_tmp_root))

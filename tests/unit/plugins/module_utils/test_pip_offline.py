@@ -726,6 +726,7 @@ class _Filesystem:
         self.f_frsize = self.f_bsize = block
         self.f_bavail = available // block
         self.f_files = self.f_favail = inodes
+        self.f_flag = 0  # mounted read-write
 
 
 @pytest.mark.parametrize('check_mode', [True, False])

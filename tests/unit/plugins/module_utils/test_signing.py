@@ -114,14 +114,15 @@ def test_a_builder_refuses_a_current_cache_whose_signature_fails_and_signs_a_new
     manifest = make_cache(tmp_path / 'c')
     trusted = allowed_signers(tmp_path, keys['release'])
     caches = [{'path': str(tmp_path / 'c'), 'changed': True}]
-    settle_cache_signatures(caches, keys['release'], trusted, check_mode=False)
+    signer, trust = Signer(keys['release']), Trust(trusted)
+    settle_cache_signatures(caches, signer, trust, check_mode=False)
     assert caches[0]['signed'] and load_manifest(str(tmp_path / 'c'), Trust(trusted)).digest == manifest.digest
     again = [{'path': str(tmp_path / 'c'), 'changed': False}]
-    settle_cache_signatures(again, keys['release'], trusted, check_mode=False)
+    settle_cache_signatures(again, signer, trust, check_mode=False)
     assert again[0] == {'path': str(tmp_path / 'c'), 'changed': False, 'signed': False}
     os.unlink(manifest_path(str(tmp_path / 'c')) + '.sig')
     with pytest.raises(SignatureError, match='is not signed'):
-        settle_cache_signatures([{'path': str(tmp_path / 'c'), 'changed': False}], keys['release'], trusted, False)
+        settle_cache_signatures([{'path': str(tmp_path / 'c'), 'changed': False}], signer, trust, False)
 
 
 def test_a_trusted_keys_file_that_lists_no_key_is_refused(tmp_path):
@@ -129,9 +130,9 @@ def test_a_trusted_keys_file_that_lists_no_key_is_refused(tmp_path):
     empty.write_text('# nobody\n')
     with pytest.raises(AirgapError, match='lists no key'):
         Trust(str(empty))
-    with pytest.raises(AirgapError, match='cannot read the trusted keys'):
+    with pytest.raises(AirgapError, match='cannot read trusted_keys'):
         Trust(str(tmp_path / 'missing'))
-    with pytest.raises(AirgapError, match='does not exist'):
+    with pytest.raises(AirgapError, match='signing_key .* does not exist'):
         Signer(str(tmp_path / 'missing-key'))
 
 
