@@ -10,7 +10,9 @@ on themselves from the node image (tests/harness/node_image.py), as a boot scrip
 publishes the caches once (playbooks/publish.yml, Python set plus fixture gems), then measures:
 
 single   per round, on fresh hosts and a fresh virtualenv each: pull.yml from an empty node to
-         installed (Python set only), `pip install` from PyPI online (on the controller: the hosts
+         installed (Python set only), with the role's default installer and with
+         offline_install_python_installer: uv (caches with uv in them, on a channel of their own),
+         `pip install` from PyPI online (on the controller: the hosts
          have no route out), `python3 -m venv` + `pip install --no-index --find-links` over a copy
          of the same wheels on the host, pip_offline ad hoc with installer=pip and installer=uv
          over a staged cache; then a node with Python and gems pulls twice, and its re-run's store
@@ -76,7 +78,9 @@ OFFLINE = 'venv + pip install --no-index --find-links (host)'
 OFFLINE_VENV = '  of which python3 -m venv (host)'
 ADHOC_PIP = 'pip_offline ad hoc on the node, installer=pip'
 ADHOC_UV = 'pip_offline ad hoc on the node, installer=uv'
-ESTIMATE_UV = 'pull mode with pip_offline uv (estimate)'
+PULL_UV = 'pull mode, offline_install_python_installer: uv'
+# The channel that serves the caches built with uv in them (for PULL_UV).
+UV_CHANNEL = 'uv'
 
 
 def normalise(name):
@@ -110,14 +114,15 @@ def artifacts_of(cache):
         return json.load(handle)['artifacts']
 
 
-def node_vars(store, options, python, gems):
+def node_vars(store, options, python, gems, channel=CHANNEL, installer='auto'):
     return {
+        'offline_install_python_installer': installer,
         'offline_install_python': [{'venv': VENV, 'requirements': python}] if python else [],
         'offline_install_gems': gems,
         'offline_install_gem_install_dir': GEM_HOME,
         'offline_install_stage_dir': STAGE,
         'offline_install_store': store,
-        'offline_install_channel': CHANNEL,
+        'offline_install_channel': channel,
         'offline_install_store_options': options,
     }
 
@@ -280,6 +285,7 @@ class Bench:
         self.options = {'endpoint_url': self.s3.url, 'region': 'us-east-1'}
         self.python_vars = node_vars(self.store, self.options, REQUIREMENTS, [])
         self.both_vars = node_vars(self.store, self.options, REQUIREMENTS, GEMS)
+        self.uv_vars = node_vars(self.store, self.options, REQUIREMENTS, [], channel=UV_CHANNEL, installer='uv')
         self.cache_dir = os.path.join(self.state, 'caches')
         self.build_vars = dict(self.both_vars, offline_install_gem_sources=[self.gems.url],
                                offline_install_cache_dir=self.cache_dir)
@@ -312,6 +318,11 @@ class Bench:
                                                            extra_vars=self.build_vars, inventory=describer.inventory)
             seconds = time.monotonic() - started
             checked(run, 'publish.yml')
+            # The same set with uv in its cache, on a channel of its own, for the pull with installer uv.
+            uv_build = dict(self.uv_vars, offline_install_cache_dir=os.path.join(self.state, 'caches-uv'))
+            checked(self.ansible(**self.writer_env).playbook(os.path.join(self.playbooks, 'publish.yml'),
+                                                             extra_vars=uv_build, inventory=describer.inventory),
+                    'publish.yml (uv)')
         finally:
             describer.stop()
         published = results_of(run, 'airgap.packages.publish_cache')[0]
@@ -432,11 +443,12 @@ def node_fixed_costs(bench, fleet, host, fixed):
 def single_round(bench, index, figures):
     fleet = bench.fleet('round-%d' % index)
     try:
-        fleet.start(5, reach=[bench.s3.address])
-        pull_host, offline_host, pip_host, uv_host, both_host = fleet.names
+        fleet.start(6, reach=[bench.s3.address])
+        pull_host, offline_host, pip_host, uv_host, both_host, uv_pull_host = fleet.names
         # Preparation, not timed: the node's vars (user-data writes them), the local copies of the wheels.
         write_vars(fleet, pull_host, bench.python_vars)
         write_vars(fleet, both_host, bench.both_vars)
+        write_vars(fleet, uv_pull_host, bench.uv_vars)
         fleet.push_dir(offline_host, bench.python_cache, HOST_WHEELS)
         for host in (pip_host, uv_host):
             fleet.push_dir(host, bench.uv_cache, HOST_UV_CACHE)
@@ -447,6 +459,14 @@ def single_round(bench, index, figures):
             figures['pull_tasks'].append(task_seconds(run))
             figures['pull_fetch'].append(results_of(run, 'airgap.packages.fetch_cache')[0])
             figures['sets'][PULL].append(host_installed(fleet, pull_host))
+
+        def pull_uv():
+            seconds, run = pull_once(bench, fleet, uv_pull_host, 'pull.yml (Python, installer uv)')
+            installers = set(item['installer'] for r in results_of(run, 'airgap.packages.pip_offline') for item in r['results'])
+            if installers != {'uv'}:
+                raise SystemExit('pull.yml with installer uv ran %s' % ', '.join(sorted(installers)))
+            figures['times'][PULL_UV].append(seconds)
+            figures['sets'][PULL_UV].append(host_installed(fleet, uv_pull_host))
 
         def online():
             seconds, venv, installed = online_pip(bench, bench.state)
@@ -468,7 +488,7 @@ def single_round(bench, index, figures):
                 figures['sets'][name].append(installed)
             return measure
 
-        steps = [(PULL, pull), (OFFLINE, offline), (ONLINE, online), (ADHOC_PIP, adhoc('pip', pip_host, ADHOC_PIP)),
+        steps = [(PULL, pull), (PULL_UV, pull_uv), (OFFLINE, offline), (ONLINE, online), (ADHOC_PIP, adhoc('pip', pip_host, ADHOC_PIP)),
                  (ADHOC_UV, adhoc('uv', uv_host, ADHOC_UV))]
         shift = index % len(steps)
         for name, step in steps[shift:] + steps[:shift]:
@@ -502,14 +522,10 @@ def single_round(bench, index, figures):
 
 def print_single(bench, figures, repeat):
     times = figures['times']
-    # pull with uv, estimated: the pull run with its pip_offline task replaced by the uv ad hoc task.
-    pip_task = [[s for name, s in tasks if name.startswith('Install into each Python environment')][0]
-                for tasks in figures['pull_tasks']]
-    estimate = [total - pip + uv for total, pip, uv in zip(times[PULL], pip_task, figures['adhoc_task']['uv'])]
     base = median(times[OFFLINE])
     rows = []
-    for name in (PULL, ESTIMATE_UV, OFFLINE, OFFLINE_VENV, ONLINE, ONLINE_VENV, ADHOC_PIP, ADHOC_UV):
-        values = estimate if name == ESTIMATE_UV else times[name]
+    for name in (PULL, PULL_UV, OFFLINE, OFFLINE_VENV, ONLINE, ONLINE_VENV, ADHOC_PIP, ADHOC_UV):
+        values = times[name]
         ratio = '' if name.startswith('  ') else '%.2fx' % (median(values) / base)
         rows.append([name, '%.2f' % median(values), fmt(values), ratio])
     print('### From an empty node to installed: %s (%d wheels, %.1f MB), medians of %d rounds'

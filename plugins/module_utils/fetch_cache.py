@@ -78,8 +78,6 @@ def fetch_cache(backend, request):
             raise ManifestError(
                 'the pointer for %s key %s names manifest %s, which is a %s cache for key %s: the channel is inconsistent; '
                 'publish it again' % (request.ecosystem, request.key, digest, manifest.ecosystem, manifest.environment_key))
-        for artifact in manifest.artifacts:
-            check_filename(artifact.filename, digest)
         reusable = reusable_copies(request.dest, digest)
         result.update(changed=True, fetched=True)
         if request.check_mode:
@@ -197,9 +195,3 @@ def reusable_copies(root, digest):
     return found
 
 
-def check_filename(filename, digest):
-    """An artifact's file name from a store manifest is one plain path segment."""
-    if (not filename or filename != os.path.basename(filename) or filename in ('.', '..', MANIFEST_NAME)
-            or filename.startswith('.') or '\\' in filename):
-        raise ManifestError('the manifest %s lists the artifact file name %r, which is not a plain file name: refusing it'
-                            % (digest, filename))

@@ -80,7 +80,8 @@ class Artifact:
         missing = [field for field in ('filename', 'name', 'version', 'size', 'sha256') if field not in data]
         _check(not missing, 'artifact entry %r lacks %s' % (data.get('filename', data), ', '.join(missing)))
         filename = data['filename']
-        _check(_text(filename) and filename not in ('', '.', '..', MANIFEST_NAME) and '/' not in filename
+        # Hidden names are the staging directories' own (.incoming-*, .pointers).
+        _check(_text(filename) and filename and filename != MANIFEST_NAME and not filename.startswith('.') and '/' not in filename
                and '\\' not in filename and '\0' not in filename,
                'artifact filename %r is not a plain file name of the cache directory' % (filename,))
         _check(_text(data['name']) and data['name'] and _text(data['version']) and data['version'],

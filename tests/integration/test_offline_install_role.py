@@ -227,3 +227,22 @@ def test_check_mode_before_any_cache_exists_reports_the_work_and_builds_nothing(
     shipped = ship_results(run)
     assert shipped and all(result['shipped'] and result['transferred_bytes'] == 0 for result in shipped)
     assert not os.path.exists(str(tmp_path / 'never-built' / 'python'))
+
+
+def test_installer_uv_adds_uv_to_the_cache_installs_with_it_and_leaves_it_out_of_the_venv(tmp_path, fleet, role_vars, converged):
+    venv = '/opt/role-test/uv-venv'
+    uv_vars = dict(role_vars, offline_install_python_installer='uv', offline_install_gems=[],
+                   offline_install_cache_dir=str(tmp_path / 'caches'),
+                   offline_install_python=[{'venv': venv, 'requirements': ['airgap-fixture-top==2.0.0']}])
+    run = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=uv_vars)
+    assert run.rc == 0, run
+    installs = [item for task in run.tasks if task['action'] == 'airgap.packages.pip_offline' for item in task['result']['results']]
+    assert len(installs) == len(fleet.names) and all(item['installer'] == 'uv' and item['changed'] for item in installs)
+    for cache in glob.glob(str(tmp_path / 'caches' / 'python' / '*' / 'manifest.json')):
+        with open(cache) as handle:
+            assert 'uv' in [artifact['name'] for artifact in json.load(handle)['artifacts']]
+    for name in fleet.names:
+        found = fleet.run(name, [venv + '/bin/python', '-c', 'import importlib.util as u, airgap_fixture_top; print(u.find_spec("uv"))'])
+        assert found.stdout.strip() == 'None', found.stderr
+    again = Ansible(inventory=fleet.inventory).playbook(SITE, extra_vars=uv_vars)
+    assert again.rc == 0 and again.total('changed') == 0, again

@@ -103,3 +103,34 @@ def test_credentials_are_stripped_from_urls(url, expected):
 def test_artifact_source_never_keeps_credentials():
     kept = Artifact('a-1.0-py3-none-any.whl', 'a', '1.0', 1, '0' * 64, source='https://u:p@host/simple')
     assert 'p@' not in json.dumps(kept.to_dict())
+
+
+GOOD_ENTRY = {'filename': 'a-1.0-py3-none-any.whl', 'name': 'a', 'version': '1.0', 'size': 1, 'sha256': 'b' * 64}
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('filename', '', "artifact filename '' is not a plain file name"),
+    ('filename', '.incoming-x', "artifact filename '.incoming-x' is not a plain file name"),
+    ('filename', '..', "artifact filename '..' is not a plain file name"),
+    ('filename', 'sub/a.whl', "artifact filename 'sub/a.whl' is not a plain file name"),
+    ('filename', 'a\\b.whl', 'is not a plain file name'),
+    ('filename', 5, 'artifact filename 5 is not a plain file name'),
+    ('size', True, 'has size True, not a number of bytes'),
+    ('size', 1.5, 'has size 1.5, not a number of bytes'),
+    ('sha256', 'B' * 64, 'not 64 lowercase hex digits'),
+    ('name', '', 'has no name or version'),
+    ('requires', 'b', "has requires 'b', not a list of names"),
+    ('platform', None, 'has platform None, not a string'),
+])
+def test_a_manifest_entry_of_the_wrong_shape_is_refused_naming_the_field_and_the_file(field, value, message):
+    data = {'schema': 1, 'ecosystem': 'python', 'environment': {'key': 'k'}, 'requirements': [],
+            'artifacts': [dict(GOOD_ENTRY, **{field: value})]}
+    with pytest.raises(ManifestError) as caught:
+        Manifest.from_dict(data, origin='/c/manifest.json')
+    assert caught.value.msg.startswith('/c/manifest.json is malformed: ') and message in caught.value.msg
+    assert caught.value.msg.endswith('; rebuild the cache')
+
+
+def test_a_well_formed_entry_is_read_as_written():
+    data = {'schema': 1, 'ecosystem': 'python', 'environment': {'key': 'k'}, 'requirements': [], 'artifacts': [GOOD_ENTRY]}
+    assert Manifest.from_dict(data).artifacts[0].to_dict()['filename'] == GOOD_ENTRY['filename']
