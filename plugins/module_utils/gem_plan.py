@@ -18,7 +18,7 @@ from collections import namedtuple
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
-    DOWNGRADE, INSTALL, REINSTALL, REMOVE, UPGRADE, Change, compare_versions)
+    DOWNGRADE, INSTALL, REINSTALL, REMOVE, UPGRADE, Change)
 
 RUBY_PLATFORM = 'ruby'
 
@@ -39,6 +39,24 @@ GemStep = namedtuple('GemStep', ['change', 'install', 'remove'])
 Toolchain = namedtuple('Toolchain', ['compiler', 'compiler_path', 'make', 'make_path', 'headers'])
 """What building a native extension needs: compiler and make (command and resolved path, or None),
 and the Ruby header files with whether each exists ({path: bool})."""
+
+
+def _gem_version_segments(version):
+    segments = []
+    for segment in re.findall(r'\d+|[A-Za-z]+', str(version)):
+        # Numbers sort after letters: a segment with letters makes a prerelease, so 1.0.a < 1.0 and 1.0.rc1 < 1.0.
+        segments.append((1, int(segment), '') if segment.isdigit() else (0, 0, segment.lower()))
+    return segments
+
+
+def compare_gem_versions(left, right):
+    """-1, 0 or 1 in RubyGems' order: segments split on dots and letter/digit boundaries, missing ones count as 0."""
+    left, right = _gem_version_segments(left), _gem_version_segments(right)
+    width = max(len(left), len(right))
+    zero = (1, 0, '')
+    left += [zero] * (width - len(left))
+    right += [zero] * (width - len(right))
+    return (left > right) - (left < right)
 
 
 def platform_of(value):
@@ -145,14 +163,14 @@ class _VersionKey:
         self.platform = platform
 
     def __lt__(self, other):
-        order = compare_versions(self.version, other.version)
+        order = compare_gem_versions(self.version, other.version)
         return order < 0 if order else self.platform < other.platform
 
 
 def _highest(versions):
     best = None
     for version in versions:
-        if best is None or compare_versions(version, best) > 0:
+        if best is None or compare_gem_versions(version, best) > 0:
             best = version
     return best
 
@@ -187,7 +205,7 @@ def plan_present(artifacts, installed, sync=False, listed_names=()):
         if not have:
             action = INSTALL
         else:
-            order = compare_versions(_highest(a.version for a in want), _highest(g.version for g in have))
+            order = compare_gem_versions(_highest(a.version for a in want), _highest(g.version for g in have))
             if order > 0:
                 action = UPGRADE
             elif order < 0:

@@ -33,9 +33,10 @@ from ansible_collections.airgap.packages.plugins.module_utils.errors import Airg
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import (
     check_directory_to_write, environment_lock, mount_point, nearest_existing, private_tempdir)
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
+from ansible_collections.airgap.packages.plugins.module_utils.pep440 import compare_versions
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
-    REMOVE, changes_as_dicts, compare_versions, plan_changes, plan_diff)
+    REMOVE, changes_as_dicts, plan_changes, plan_diff)
 from ansible_collections.airgap.packages.plugins.module_utils.python_probe import normalise_name, read_record
 
 # The packaging tools a virtualenv is seeded with: `sync` leaves them alone unless the cache pins them.

@@ -11,8 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
 from collections import namedtuple
+
+from ansible_collections.airgap.packages.plugins.module_utils.pep440 import compare_versions
 
 INSTALL = 'install'
 UPGRADE = 'upgrade'
@@ -24,26 +25,10 @@ Change = namedtuple('Change', ['name', 'action', 'before', 'after'])
 """One package to touch: before/after are versions, None where absent."""
 
 
-def _version_tokens(version):
-    tokens = []
-    for token in re.findall(r'\d+|[A-Za-z]+', str(version)):
-        # Numbers sort after letters so that 1.0 > 1.0rc1 / 1.0.rc1, as in both ecosystems.
-        tokens.append((1, int(token), '') if token.isdigit() else (0, 0, token.lower()))
-    return tokens
-
-
-def compare_versions(left, right):
-    """-1, 0 or 1: good enough to tell an upgrade from a downgrade (PEP 440 and RubyGems alike)."""
-    left, right = _version_tokens(left), _version_tokens(right)
-    width = max(len(left), len(right))
-    zero = (1, 0, '')
-    left += [zero] * (width - len(left))
-    right += [zero] * (width - len(right))
-    return (left > right) - (left < right)
-
-
 def plan_changes(desired, installed, remove=(), sync=False, broken=()):
-    """Changes that take installed ({name: version}) to desired ({name: version}).
+    """Changes that take installed ({name: version}) to desired ({name: version}) Python distributions.
+
+    Versions order as PEP 440 says (pep440); gems are planned by gem_plan, in RubyGems' order.
 
     remove: names to uninstall (state=absent); sync: also remove everything installed that is
     not desired; broken: installed names whose files are damaged, reinstalled even at the desired

@@ -26,7 +26,7 @@ import zlib
 
 from ansible_collections.airgap.packages.plugins.module_utils import python_probe, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.errors import VerificationError
-from ansible_collections.airgap.packages.plugins.module_utils.plans import compare_versions
+from ansible_collections.airgap.packages.plugins.module_utils.pep440 import compare_versions
 
 SCHEME_KEYS = ('purelib', 'platlib', 'headers', 'scripts', 'data')
 # Hashes PEP 427 accepts in RECORD: sha256 or stronger.
@@ -99,8 +99,8 @@ def normalise(name):
 
 
 def same_version(left, right):
-    left, right = left.replace('_', '-').lower(), right.replace('_', '-').lower()
-    return left == right or compare_versions(left, right) == 0
+    """Equal under PEP 440 (1.0 == 1.0.0); a file name's version spells - as _ (1.0_1 is 1.0-1, 1.0.post1)."""
+    return compare_versions(left.replace('_', '-'), right.replace('_', '-')) == 0
 
 
 def record_digest(handle, algorithm):

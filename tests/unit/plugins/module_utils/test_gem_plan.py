@@ -48,6 +48,31 @@ def test_identity_spells_platform_gems_as_rubygems_full_names():
     assert gem_plan.identity('1.2.0', 'x86_64-linux') == '1.2.0-x86_64-linux'
 
 
+@pytest.mark.parametrize('lower, higher', [
+    ('1.0.a', '1.0'),
+    ('1.0', '1.0.1'),
+    ('1.0.a', '1.0.1'),
+    ('1.9', '1.10'),
+    ('2.0.0.pre', '2.0.0'),
+    ('1.0.rc1', '1.0'),
+    ('1.0.b2', '1.0.rc1'),
+    ('13.2.1', '13.10'),
+])
+def test_gem_versions_order_as_rubygems_orders_them(lower, higher):
+    assert gem_plan.compare_gem_versions(lower, higher) == -1
+    assert gem_plan.compare_gem_versions(higher, lower) == 1
+
+
+def test_gem_versions_that_differ_by_trailing_zeros_are_equal():
+    assert gem_plan.compare_gem_versions('1.0', '1.0.0') == 0
+    assert gem_plan.compare_gem_versions('1.0.a', '1.0.a.0') == 0
+
+
+def test_prerelease_gem_installed_is_upgraded_to_the_release():
+    steps = gem_plan.plan_present([art('pre', '1.0')], [gem('pre', '1.0.a')])
+    assert actions(steps) == [('pre', 'upgrade', '1.0.a', '1.0')]
+
+
 def test_empty_install_dir_plans_every_gem_of_the_closure_as_install():
     steps = gem_plan.plan_present(CHAIN, [])
     assert actions(steps) == [('chain_a', 'install', None, '1.0.0'), ('chain_b', 'install', None, '1.1.0'),

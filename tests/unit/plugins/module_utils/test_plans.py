@@ -1,25 +1,19 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import pytest
-
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
     Change,
-    compare_versions,
     plan_changes,
     plan_diff,
 )
 
 
-@pytest.mark.parametrize('left, right, order', [
-    ('1.0', '1.0.0', 0),
-    ('1.0.1', '1.0', 1),
-    ('1.0rc1', '1.0', -1),
-    ('2.0.0.pre', '2.0.0', -1),
-    ('13.10', '13.2.1', 1),
-])
-def test_versions_order_like_pep440_and_rubygems_for_upgrades(left, right, order):
-    assert compare_versions(left, right) == order
+def test_upgrades_and_downgrades_follow_pep440_order():
+    installed = {'post': '1.0.post1', 'epoch': '2.0', 'local': '1.0', 'dev': '1.0a1'}
+    desired = {'post': '1.0', 'epoch': '1!1.0', 'local': '1.0+local', 'dev': '1.0.dev1'}
+    assert plan_changes(desired, installed) == [
+        Change('dev', 'downgrade', '1.0a1', '1.0.dev1'), Change('epoch', 'upgrade', '2.0', '1!1.0'),
+        Change('local', 'upgrade', '1.0', '1.0+local'), Change('post', 'downgrade', '1.0.post1', '1.0')]
 
 
 def test_converged_environment_has_an_empty_plan():
