@@ -193,5 +193,3 @@ def reusable_copies(root, digest):
         for artifact in artifacts:
             found.setdefault(artifact.sha256, os.path.join(cache, artifact.filename))
     return found
-
-

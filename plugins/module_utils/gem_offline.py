@@ -19,7 +19,7 @@ import shutil
 from ansible_collections.airgap.packages.plugins.module_utils import gem_check, gem_plan, gem_target
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, InstallError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import check_directory_to_write, environment_lock, private_tempdir
-from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import check_gem_name
+from ansible_collections.airgap.packages.plugins.module_utils.gem_plan import check_gem_name
 from ansible_collections.airgap.packages.plugins.module_utils.manifest import load_manifest, verify_artifacts
 from ansible_collections.airgap.packages.plugins.module_utils.signing import trust_from
 from ansible_collections.airgap.packages.plugins.module_utils.plans import changes_as_dicts, plan_diff

@@ -16,7 +16,7 @@ import os
 import re
 from collections import namedtuple
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils.errors import ManifestError, ResolutionError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils.plans import (
     DOWNGRADE, INSTALL, REINSTALL, REMOVE, UPGRADE, Change)
 
@@ -27,6 +27,16 @@ PRUNE = 'prune'
 
 NONE = 'none'
 """Reported per gem when nothing is done to it."""
+
+# A gem name as RubyGems accepts it in a specification; what gem_cache builds from and gem_offline installs.
+_GEM_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+
+
+def check_gem_name(name, context='gems'):
+    if not isinstance(name, str) or not _GEM_NAME.match(name):
+        raise ResolutionError('%s: %r is not a valid gem name' % (context, name))
+    return name
+
 
 InstalledGem = namedtuple('InstalledGem', ['name', 'version', 'platform', 'full_name', 'extensions', 'missing_extensions', 'requires',
                                            'missing_files'], defaults=((),))

@@ -15,11 +15,11 @@ import re
 from collections import namedtuple
 
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError, ResolutionError
+from ansible_collections.airgap.packages.plugins.module_utils.gem_plan import check_gem_name
 from ansible_collections.airgap.packages.plugins.module_utils.platform_info import ruby_abi_version, ruby_environment_key
 
 RUBY_PLATFORM = 'ruby'
 
-_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 _VERSION_RE = re.compile(r'^[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$')
 _OPERATORS = ('=', '!=', '>=', '<=', '~>', '>', '<')
 _CONSTRAINT_RE = re.compile(r'^\s*(=|!=|>=|<=|~>|>|<)?\s*(\S+)\s*$')
@@ -114,12 +114,6 @@ def parse_requirement(text, context):
     if constraints == ['>= 0']:
         return ()
     return tuple(constraints)
-
-
-def check_gem_name(name, context='gems'):
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ResolutionError('%s: %r is not a valid gem name' % (context, name))
-    return name
 
 
 def parse_gem_request(item):

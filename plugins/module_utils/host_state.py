@@ -19,7 +19,7 @@ from ansible_collections.airgap.packages.plugins.module_utils import python_env
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils.fsutil import check_directory_to_write
 from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
-from ansible_collections.airgap.packages.plugins.module_utils.gem_spec import check_gem_name
+from ansible_collections.airgap.packages.plugins.module_utils.gem_plan import check_gem_name
 from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request, check_package_names
 from ansible_collections.airgap.packages.plugins.module_utils.staging import (
     check_keep, is_staged, stage_is_trusted, staged_names, stale_digests)
