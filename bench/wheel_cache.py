@@ -26,8 +26,8 @@ import benchlib
 from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches
 
 REQUIREMENTS = ['requests', 'PyYAML', 'MarkupSafe', 'Jinja2', 'cryptography']
-FOREIGN = [{'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}},
-           {'version': '3.13', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}]
+FOREIGN = [{'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}},
+           {'version': '3.13.1', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}]
 
 
 def pip_download(directory, index_url):

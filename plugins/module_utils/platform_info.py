@@ -106,7 +106,7 @@ def complete_python_description(partial):
 
     Accepts what platform_facts returns (the whole airgap_platform dict or its python part) or a
     hand-written description of a platform no host here has, e.g.
-    {'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}.
+    {'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}.
     """
     if not isinstance(partial, dict):
         raise AirgapError('a platform must be a dict as returned by airgap.packages.platform_facts, got %r' % (partial,))
@@ -131,6 +131,12 @@ def complete_python_description(partial):
         if partial.get(field) is not None and not isinstance(partial[field], str):
             raise AirgapError('platform %s: %s must be a string, got %r'
                               % (json.dumps(partial, sort_keys=True), field, partial[field]))
+    if not re.match(r'^\d+\.\d+\.\d+', partial['version']):
+        # Reading 3.9 as 3.9.0 would be silent and wrong: projects exclude early patch releases in Requires-Python
+        # (cryptography: !=3.9.0,!=3.9.1), and the resolver would fall back to releases years old.
+        raise AirgapError('platform %s: Python version %r has no patch level: give it in full, as `python3 --version` '
+                          'prints it on the target (such as 3.9.18), or pass the airgap_platform fact that '
+                          'platform_facts gathers' % (json.dumps(partial, sort_keys=True), partial['version']))
     description = dict(partial)
     implementation = description.setdefault('implementation', 'cpython').lower()
     description['implementation'] = implementation
@@ -158,8 +164,6 @@ def complete_python_description(partial):
 def _complete_markers(description, major, minor):
     markers = dict(description.get('marker_environment') or {})
     full = str(description['version'])
-    if full.count('.') < 2:
-        full = '%d.%d.0' % (major, minor)
     system = _PLATFORM_SYSTEMS.get(description['platform'], description['platform'].capitalize())
     defaults = {
         'implementation_name': description['implementation'],

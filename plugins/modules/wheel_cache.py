@@ -75,8 +75,11 @@ options:
       - Platforms to build for, each as returned by M(airgap.packages.platform_facts) (the whole
         C(airgap_platform) fact or its C(python) part), or written by hand with at least
         C(version), C(arch) and C(libc) (a dict with C(flavor) and C(version)), for example
-        version C(3.9), arch C(aarch64), libc flavor C(glibc) version C(2.31) (see EXAMPLES).
-        C(implementation) defaults to C(cpython), C(abi) to C(cpXY); tags and marker variables
+        version C(3.9.18), arch C(aarch64), libc flavor C(glibc) version C(2.31) (see EXAMPLES).
+      - The version is the full one, with its patch level, as the target's C(python3 --version) prints it. A
+        project's C(Requires-Python) can exclude early patch releases (cryptography excludes 3.9.0 and 3.9.1),
+        so C(3.9) alone is refused rather than read as 3.9.0.
+      - C(implementation) defaults to C(cpython), C(abi) to C(cpXY); tags and marker variables
         are derived.
       - Platforms with the same key share one cache.
       - Defaults to the host running this module.
@@ -179,7 +182,7 @@ EXAMPLES = r'''
     requirements_files: [requirements.txt]
     constraints_files: [constraints.txt]
     platforms:
-      - {version: "3.9", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}
+      - {version: "3.9.18", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}
     index_url: "https://{{ index_user }}:{{ index_password }}@pypi.internal.example/simple/"
     pylock: true
 '''

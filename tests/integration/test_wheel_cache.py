@@ -21,8 +21,8 @@ from ansible_collections.airgap.packages.plugins.module_utils.manifest import lo
 pytestmark = pytest.mark.integration
 
 MODULE = 'airgap.packages.wheel_cache'
-ARM39 = {'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
-X86_313 = {'version': '3.13', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
+ARM39 = {'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
+X86_313 = {'version': '3.13.1', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
 FIXTURE_WHEELS = ['airgap_fixture_base-1.0.0-py3-none-any.whl', 'airgap_fixture_mid-1.2.0-py3-none-any.whl',
                   'airgap_fixture_top-2.0.0-py3-none-any.whl']
 SDIST_WHEEL = 'airgap_fixture_sdistonly-0.3.0-py3-none-any.whl'
@@ -388,3 +388,22 @@ def test_real_pypi_compiled_wheels_for_this_host_and_foreign_platforms(ansible, 
     assert any('cp313-cp313' in f and 'x86_64' in f for f in files_in(result['caches'][2]['path']))
     second = run_without_network(args)
     assert second['changed'] is False and not any(c['resolved'] for c in second['caches']), second
+
+
+@pytest.mark.pypi
+def test_a_hand_written_python_version_needs_its_patch_level_which_real_requires_python_tells_apart(ansible, tmp_path):
+    x86_39 = {'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
+    args = {'dest': str(tmp_path), 'requirements': ['cryptography']}
+    refused = run(ansible, dict(args, platforms=[dict(x86_39, version='3.9')]), check=True)
+    assert refused.get('failed') and "platforms[0]: platform" in refused['msg'], refused
+    assert "Python version '3.9' has no patch level" in refused['msg'] and '3.9.18' in refused['msg']
+    # cryptography's Requires-Python has excluded 3.9.0 and 3.9.1 since release 44: read as 3.9.0, "3.9" would
+    # silently get a release of years before.
+    chosen = {}
+    for version in ('3.9.0', '3.9.2'):
+        result = run(ansible, dict(args, platforms=[dict(x86_39, version=version)]), check=True)
+        assert not result.get('failed'), result
+        wheel = [name for name in result['caches'][0]['added'] if name.startswith('cryptography-')]
+        assert len(wheel) == 1, result
+        chosen[version] = int(wheel[0].split('-')[1].split('.')[0])
+    assert chosen['3.9.0'] == 43 and chosen['3.9.2'] >= 44, chosen

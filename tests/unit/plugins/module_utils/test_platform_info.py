@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.airgap.packages.plugins.module_utils import platform_info, wheeltags
 from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
 
-AARCH64_39 = {'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
+AARCH64_39 = {'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
 
 
 def test_a_hand_written_description_of_the_running_host_gets_the_same_key_as_the_host():
@@ -23,7 +23,7 @@ def test_a_hand_written_description_of_the_running_host_gets_the_same_key_as_the
     # The suite runs on Debian: CPython on glibc.
     assert libc['flavor'] == 'glibc' and sys.implementation.name == 'cpython'
     by_hand = platform_info.complete_python_description({
-        'version': '%d.%d' % sys.version_info[:2], 'arch': running['arch'], 'libc': libc})
+        'version': '%d.%d.%d' % sys.version_info[:3], 'arch': running['arch'], 'libc': libc})
     assert by_hand['tags'] == running['tags']
     assert by_hand['key'] == running['key']
 
@@ -43,7 +43,7 @@ def test_python_key_ignores_patch_version_and_kernel_release():
     {'libc': {'flavor': 'glibc', 'version': '2.28'}},
     {'libc': {'flavor': 'musl', 'version': '1.2'}},
     {'arch': 'x86_64'},
-    {'version': '3.10'},
+    {'version': '3.10.14'},
     {'abi': 'cp39d'},
 ])
 def test_python_key_changes_when_what_fits_changes(change):
@@ -89,3 +89,14 @@ def test_ruby_probe_runs_on_this_ruby():
     out = subprocess.run(['ruby', '-e', platform_info.RUBY_PROBE], stdout=subprocess.PIPE, check=True).stdout
     ruby = platform_info.parse_ruby_probe('ruby', out.decode())
     assert ruby['key'].startswith('ruby-%s-' % ruby['abi_version'])
+
+
+@pytest.mark.parametrize('version', ['3.9', '3', '3.9.', 'three'])
+def test_a_hand_written_python_version_without_its_patch_level_is_refused(version):
+    with pytest.raises(AirgapError, match="Python version '%s' has no patch level: give it in full" % re.escape(version)):
+        platform_info.complete_python_description(dict(AARCH64_39, version=version))
+
+
+def test_the_full_version_is_the_targets_python_full_version_marker():
+    markers = platform_info.complete_python_description(dict(AARCH64_39, version='3.9.2'))['marker_environment']
+    assert markers['python_full_version'] == '3.9.2' and markers['implementation_version'] == '3.9.2'

@@ -20,8 +20,8 @@ from ansible_collections.airgap.packages.plugins.module_utils.manifest import lo
 from sources import file_index, make_wheel
 
 
-ARM39 = {'version': '3.9', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
-X86_313 = {'version': '3.13', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
+ARM39 = {'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}}
+X86_313 = {'version': '3.13.1', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
 
 
 @pytest.fixture
