@@ -361,7 +361,6 @@ def current_gem_caches(request, check_mode=False, want_diff=False):
     """
     if not os.path.isdir(request.dest):
         return None
-    check_directory_to_write('dest', request.dest)
     plans = [CachePlan(request, target) for target in request.targets]
     with ExitStack() as stack:
         if not check_mode:

@@ -33,7 +33,7 @@ class GemOfflineRequest:
         for option, path in (('install_dir', install_dir), ('bindir', bindir)):
             if path:
                 check_directory_to_write(option, path)
-        for name in gems:
+        for name in gems or ():
             check_gem_name(name)
         self.cache = os.path.abspath(cache)
         self.gems = list(gems or [])

@@ -264,7 +264,9 @@ def artifact_problem(cache_dir, artifact, check_sha256=True):
     if size != artifact.size:
         return {'file': path, 'problem': 'size mismatch', 'expected_size': artifact.size, 'actual_size': size,
                 'expected_sha256': artifact.sha256}
-    actual = sha256_file(path) if check_sha256 else artifact.sha256
+    if not check_sha256:
+        return None
+    actual = sha256_file(path)
     if actual != artifact.sha256:
         return {'file': path, 'problem': 'sha256 mismatch', 'expected_sha256': artifact.sha256, 'actual_sha256': actual,
                 'size': size}

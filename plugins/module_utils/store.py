@@ -389,7 +389,8 @@ def open_store(params, open_url=None, writable=False):
     parts = urlsplit(url)
     check_seconds('timeout', params.get('timeout', 60), 'one answer of the store')
     endpoint = params.get('endpoint_url')
-    if endpoint and not (urlsplit(endpoint).scheme in ('http', 'https') and urlsplit(endpoint).hostname):
+    endpoint_parts = urlsplit(endpoint or '')
+    if endpoint and not (endpoint_parts.scheme in ('http', 'https') and endpoint_parts.hostname):
         raise AirgapError('endpoint_url %r is not an http:// or https:// URL: give the S3 endpoint, such as '
                           'https://s3.eu-west-1.amazonaws.com' % strip_credentials(endpoint))
     scheme = parts.scheme.lower()
