@@ -24,8 +24,8 @@ import tempfile
 
 import benchlib
 from sources import GemSource
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import build_gem_caches, request_from_params
-from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_cache import build_gem_caches, request_from_params
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_resolver import RubyGems
 
 GEMS = ['airgap_chain_a', 'airgap_native', 'airgap_twover:1.0.0']
 HOST_RUBY = {'version': '3.1.2', 'platform': 'x86_64-linux', 'rubygems_version': '3.3.15', 'key': 'ruby-3.1.0-x86_64-linux'}

@@ -24,7 +24,7 @@ import benchlib
 from gem_offline_support import build_gem_cache, push_dir
 from hosts import HostFleet
 from sources import GemSource
-from ansible_collections.airgap.packages.plugins.module_utils.gem_target import PROBE_SCRIPT
+from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_target import PROBE_SCRIPT
 
 GEMS = ['airgap_chain_a-1.0.0.gem', 'airgap_chain_b-1.1.0.gem', 'airgap_chain_c-0.5.0.gem', 'airgap_native-1.0.0.gem',
         'airgap_twover-2.0.0.gem']

@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 import benchlib
-from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import Options, build_caches
+from ansible_collections.airgap.packages.plugins.module_utils._controller.python.wheel_cache import Options, build_caches
 
 REQUIREMENTS = ['requests', 'PyYAML', 'MarkupSafe', 'Jinja2', 'cryptography']
 FOREIGN = [{'version': '3.9.18', 'arch': 'aarch64', 'libc': {'flavor': 'glibc', 'version': '2.31'}},

@@ -7,13 +7,9 @@ On top of the conditions of CurrentCacheAction, the module runs when use_gemrc_s
 is true, and when ruby is not on PATH (the module fails for want of it even when nothing is to do).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.module_utils.common.process import get_bin_path
 
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import ARGUMENT_SPEC, current_gem_caches, request_from_params
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_cache import ARGUMENT_SPEC, current_gem_caches, request_from_params
 from ansible_collections.airgap.packages.plugins.plugin_utils.current_cache import CurrentCacheAction
 
 

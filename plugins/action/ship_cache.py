@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of ship_cache: ask the target for the digest, send one archive only when it lacks it."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import io
 import os
 import shutil
@@ -15,10 +11,10 @@ import tempfile
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import MANIFEST_NAME, artifact_problem, describe_problem, load_manifest
-from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNATURE_SUFFIX
-from ansible_collections.airgap.packages.plugins.module_utils.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, is_staged_name
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import MANIFEST_NAME, artifact_problem, describe_problem, load_manifest
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import SIGNATURE_SUFFIX
+from ansible_collections.airgap.packages.plugins.module_utils._common.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, is_staged_name
 
 MODULE = 'airgap.packages.ship_cache'
 EXTRA_FILES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, 'pylock.toml')

@@ -8,14 +8,10 @@ true, and when platforms is empty (the default platform is the Python that runs 
 which need not be the controller's).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 # Imported with the plugin, so once in the controller's main process rather than in each task's worker:
 # it brings packaging, which halves the time of an in-process answer.
-from ansible_collections.airgap.packages.plugins.module_utils import pyresolve  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import ARGUMENT_SPEC, Options, current_report, module_result
+from ansible_collections.airgap.packages.plugins.module_utils._controller.python import resolver  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.airgap.packages.plugins.module_utils._controller.python.wheel_cache import ARGUMENT_SPEC, Options, current_report, module_result
 from ansible_collections.airgap.packages.plugins.plugin_utils.current_cache import CurrentCacheAction
 
 

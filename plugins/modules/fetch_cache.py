@@ -3,10 +3,6 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: fetch_cache
 short_description: Pull the cache of this node's environment key from a store, verified
@@ -196,11 +192,11 @@ filesystems:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.fetch_cache import FetchRequest, fetch_cache
-from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
-from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE
-from ansible_collections.airgap.packages.plugins.module_utils.store import STORE_ARGUMENT_SPEC, open_store
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._target.fetch_cache import FetchRequest, fetch_cache
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC, trust_from
+from ansible_collections.airgap.packages.plugins.module_utils._common.staging import DEFAULT_STAGE
+from ansible_collections.airgap.packages.plugins.module_utils._common.store import STORE_ARGUMENT_SPEC, open_store
 
 
 def main():

@@ -2,11 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""gem_cache: runs on the controller; the work is in module_utils/gem_cache.py."""
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+"""gem_cache: runs on the controller; the work is in module_utils/_controller/ruby/gem_cache.py."""
 
 DOCUMENTATION = r'''
 ---
@@ -252,11 +248,11 @@ caches:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.gem_cache import (
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_cache import (
     ARGUMENT_SPEC, build_gem_caches, request_from_params)
-from ansible_collections.airgap.packages.plugins.module_utils.gem_resolver import RubyGems
-from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures, signer_from, trust_from
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_resolver import RubyGems
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import settle_cache_signatures, signer_from, trust_from
 
 
 def _gemrc_sources(ruby):

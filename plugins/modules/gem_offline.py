@@ -2,11 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""gem_offline: runs on the target; the work is in module_utils/gem_offline.py."""
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+"""gem_offline: runs on the target; the work is in module_utils/_target/ruby/gem_offline.py."""
 
 DOCUMENTATION = r'''
 ---
@@ -266,9 +262,9 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.gem_offline import GemOffline, GemOfflineRequest
-from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_offline import GemOffline, GemOfflineRequest
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC
 
 
 def main():

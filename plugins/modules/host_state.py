@@ -3,10 +3,6 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: host_state
@@ -182,10 +178,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.host_state import check_questions, gems_match, holdings, python_environments_match
-from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
-from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._target.host_state import check_questions, gems_match, holdings, python_environments_match
+from ansible_collections.airgap.packages.plugins.module_utils._target.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC, trust_from
 
 
 def main():

@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs on the target: installs a verified wheel cache strictly offline, with the target's interpreter."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: pip_offline
@@ -357,9 +353,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.pip_offline import PipOffline, Request
-from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._target.python.pip_offline import PipOffline, Request
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC
 
 
 def main():

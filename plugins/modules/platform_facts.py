@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs on the target: describes what decides which wheel and gem fit it, with standard library only."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: platform_facts
@@ -194,7 +190,7 @@ ansible_facts:
               returned: when Ruby is present
               sample: 3.3.15
             key:
-              description: The Ruby environment key (see C(ruby_environment_key) in module_utils/platform_info.py).
+              description: The Ruby environment key (see C(ruby_environment_key) in module_utils/_common/platform_info.py).
               type: str
               returned: when Ruby is present
               sample: ruby-3.1.0-x86_64-linux
@@ -202,8 +198,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._target.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
 
 
 def main():

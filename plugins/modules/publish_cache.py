@@ -3,10 +3,6 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: publish_cache
 short_description: Publish wheel and gem caches into a content-addressed store, behind one pointer per channel and key
@@ -189,10 +185,10 @@ requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.publish_cache import PublishRequest, publish_caches
-from ansible_collections.airgap.packages.plugins.module_utils.signing import SIGNING_ARGUMENT_SPEC, signer_from
-from ansible_collections.airgap.packages.plugins.module_utils.store import STORE_ARGUMENT_SPEC, open_store
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._controller.publish_cache import PublishRequest, publish_caches
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import SIGNING_ARGUMENT_SPEC, signer_from
+from ansible_collections.airgap.packages.plugins.module_utils._common.store import STORE_ARGUMENT_SPEC, open_store
 
 
 def main():

@@ -3,10 +3,6 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: ship_cache
 short_description: Ship a wheel or gem cache to a target as one verified stream
@@ -173,9 +169,9 @@ filesystems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.signing import TRUST_ARGUMENT_SPEC, trust_from
-from ansible_collections.airgap.packages.plugins.module_utils.staging import DEFAULT_STAGE, Incoming, converge_stage, staged_path
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC, trust_from
+from ansible_collections.airgap.packages.plugins.module_utils._common.staging import DEFAULT_STAGE, Incoming, converge_stage, staged_path
 
 
 def main():

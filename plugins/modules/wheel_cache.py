@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs on the controller or a build host: resolves, fetches and verifies wheels per target platform."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: wheel_cache
@@ -263,9 +259,9 @@ caches:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.signing import settle_cache_signatures, signer_from, trust_from
-from ansible_collections.airgap.packages.plugins.module_utils.wheelhouse import ARGUMENT_SPEC, Options, build_caches, module_result
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import settle_cache_signatures, signer_from, trust_from
+from ansible_collections.airgap.packages.plugins.module_utils._controller.python.wheel_cache import ARGUMENT_SPEC, Options, build_caches, module_result
 
 
 def main():

@@ -9,10 +9,6 @@ controller exactly as the module would, the check runs here instead, with the mo
 argument spec and the module_utils function the module uses; anything else runs the module.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action.normal import ActionModule as NormalAction

@@ -15,7 +15,7 @@ import subprocess
 import tarfile
 import tempfile
 
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
 
 SOURCE_DATE_EPOCH = '1700000000'

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
 
 

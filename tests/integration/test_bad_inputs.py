@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from ansible_collections.airgap.packages.plugins.module_utils import platform_info
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import Artifact, Manifest, TopLevel, write_manifest
+from ansible_collections.airgap.packages.plugins.module_utils._common import platform_info
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import Artifact, Manifest, TopLevel, write_manifest
 from runner import MODULE_PATH_ENVIRONMENT
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from gem_offline_support import build_gem, build_gem_cache
 from pip_offline_support import artifact_for, tool_wheels
 from runner import REPO
 
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import (
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import Artifact, Manifest, TopLevel, write_manifest
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import Artifact, Manifest, TopLevel, write_manifest
 from runner import REPO, RESULTS_CALLBACK, ansible_env, local_tasks, results_document
 
 pytestmark = pytest.mark.integration
@@ -424,7 +424,7 @@ def push_collection(offline_hosts, host):
 def start_killable_staging(offline_hosts, host, dest):
     """The collection's own staging code on the host, stopped half-way through filling its unpacking directory."""
     script = ('import sys, time\n'
-              'from ansible_collections.airgap.packages.plugins.module_utils.staging import stage_directory\n'
+              'from ansible_collections.airgap.packages.plugins.module_utils._common.staging import stage_directory\n'
               'def fill(incoming):\n'
               '    open(incoming + "/pkg0-1.0-py3-none-any.whl", "wb").write(b"half")\n'
               '    open(%r, "w").close()\n'

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from ansible_collections.airgap.packages.plugins.action.ship_cache import archive_names, archive_size, check_dest, write_archive
-from ansible_collections.airgap.packages.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils.manifest import Artifact, Manifest, load_manifest, write_manifest
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import Artifact, Manifest, load_manifest, write_manifest
 
 
 @pytest.mark.parametrize('sizes', [[0], [1, 511, 512, 513], [200000, 10240 * 3], [5] * 40])

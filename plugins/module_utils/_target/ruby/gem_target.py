@@ -1,0 +1,345 @@
+# -*- coding: utf-8 -*-
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Talking to Ruby on a target: which ruby and gem, a clean environment, the installed-state
+probe, staged `gem install --local`, uninstall, and moving a staged install into place.
+
+Runs on targets: standard library only.
+"""
+
+import errno
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import namedtuple
+
+from ..._common.errors import AirgapError, InstallError
+from .gem_plan import InstalledGem, Toolchain
+
+GemCommand = namedtuple('GemCommand', ['gem', 'ruby', 'argv'])
+"""The chosen gem executable, the ruby that runs it, and the argv prefix that runs gem."""
+
+Probe = namedtuple('Probe', ['ruby_version', 'rubygems_version', 'gem_dir', 'bindir', 'platforms', 'platform_fits',
+                             'default_gems', 'installed', 'unreadable', 'toolchain'])
+"""What one `ruby -e` run reports about the ruby and an install dir."""
+
+STAGING_PREFIX = '.airgap-staging-'
+
+# Variables through which a target's own configuration could redirect gem or the extension build:
+# gem sources and paths (GEM_*, .gemrc via HOME/XDG), preloaded code (RUBYOPT, RUBYLIB, Bundler)
+# and the install root of compiled extensions (DESTDIR).
+_SCRUB_PREFIXES = ('GEM_', 'RUBYGEMS_', 'BUNDLE_', 'BUNDLER_', 'XDG_')
+_SCRUB_NAMES = ('GEMRC', 'RUBYOPT', 'RUBYLIB', 'RUBYSHELL', 'DESTDIR', 'RB_USER_INSTALL')
+
+# The probe: one ruby run, no `gem` command, nothing written. ARGV: mode (dir|user|default),
+# the dir (for mode dir), then gem platforms to match against this ruby.
+PROBE_SCRIPT = r'''
+require 'json'
+require 'rbconfig'
+mode, dir, *platforms = ARGV
+dir = case mode
+      when 'user' then Gem.user_dir
+      when 'default' then Gem.default_dir
+      else File.expand_path(dir)
+      end
+installed = []
+unreadable = []
+Dir.glob(File.join(dir, 'specifications', '*.gemspec')).sort.each do |path|
+  spec = begin
+    Gem::Specification.load(path)
+  rescue StandardError, SyntaxError
+    nil
+  end
+  if spec.nil?
+    unreadable << path
+    next
+  end
+  # An installed specification keeps no file list; what it has to have is its gem directory, not empty.
+  gem_dir = File.join(dir, 'gems', spec.full_name)
+  missing_files = File.directory?(gem_dir) && !Dir.empty?(gem_dir) ? [] : [File.join('gems', spec.full_name)]
+  installed << {
+    'name' => spec.name, 'version' => spec.version.to_s, 'platform' => spec.platform.to_s,
+    'full_name' => spec.full_name, 'extensions' => !spec.extensions.empty?,
+    'missing_extensions' => spec.missing_extensions?, 'missing_files' => missing_files,
+    'requires' => spec.runtime_dependencies.map(&:name).sort.uniq
+  }
+end
+fits = {}
+platforms.each do |name|
+  platform = Gem::Platform.new(name)
+  fits[name] = Gem.platforms.any? do |local|
+    local == platform || (local != Gem::Platform::RUBY && platform != Gem::Platform::RUBY && local =~ platform)
+  end
+end
+defaults = []
+if Gem::Specification.respond_to?(:default_stubs)
+  defaults = Gem::Specification.default_stubs.map(&:name).uniq.sort
+end
+make = ENV['MAKE'] || ENV['make'] || RbConfig::CONFIG['configure_args'].to_s[/with-make-prog\=(\w+)/, 1] || 'make'
+headers = [File.join(RbConfig::CONFIG['rubyhdrdir'].to_s, 'ruby.h')]
+headers << File.join(RbConfig::CONFIG['rubyarchhdrdir'].to_s, 'ruby', 'config.h') if RbConfig::CONFIG['rubyarchhdrdir']
+puts JSON.generate(
+  'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
+  'platforms' => Gem.platforms.map(&:to_s), 'fits' => fits, 'default_gems' => defaults,
+  'installed' => installed, 'unreadable' => unreadable,
+  'cc' => (ENV['CC'] || RbConfig::CONFIG['CC']).to_s, 'make' => make,
+  'headers' => headers.map { |h| [h, File.exist?(h)] }
+)
+'''
+
+# Uninstall exact installed specifications through RubyGems' own uninstaller (executables,
+# plugins, extensions, cache and spec), without prompts or dependency questions: the plan
+# already decided. ARGV: install dir, bindir, full names.
+UNINSTALL_SCRIPT = r'''
+require 'rubygems/uninstaller'
+dir, bindir, *full_names = ARGV
+dir = File.realpath(dir)
+full_names.each do |full_name|
+  path = File.join(dir, 'specifications', full_name + '.gemspec')
+  spec = Gem::Specification.load(path)
+  abort "cannot read #{path}" unless spec
+  Gem::Uninstaller.new(spec.name, :version => spec.version, :install_dir => dir, :bin_dir => bindir,
+                       :executables => true, :ignore => true, :abort_on_dependent => false).uninstall_gem(spec)
+end
+'''
+
+
+def run_process(argv, env, cwd=None):
+    """Run argv (never a shell) with exactly env; stdin closed so nothing can prompt. Returns (rc, out, err)."""
+    try:
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, close_fds=True)
+    except OSError as exc:
+        raise InstallError('cannot run %s: %s' % (argv[0], exc.strerror or exc), command=argv)
+    out, err = process.communicate()
+    return process.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+
+
+def clean_environment(base_env):
+    """base_env without what could redirect RubyGems, with a UTF-8 locale so Ruby reads gem files alike everywhere."""
+    env = dict((k, v) for k, v in base_env.items()
+               if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES)
+    env['LC_ALL'] = 'C.UTF-8'
+    env['LANG'] = 'C.UTF-8'
+    return env
+
+
+def gem_environment(base_env, gem_home, gem_path, home, gemrc):
+    """The environment of every gem run: clean, HOME and XDG dirs private and empty, GEMRC an empty
+    config, GEM_HOME/GEM_PATH exactly as given, so no .gemrc or GEM_* of the target applies."""
+    env = clean_environment(base_env)
+    env.update({
+        'HOME': home,
+        'XDG_CONFIG_HOME': os.path.join(home, '.config'),
+        'XDG_DATA_HOME': os.path.join(home, '.local', 'share'),
+        'XDG_CACHE_HOME': os.path.join(home, '.cache'),
+        'GEMRC': gemrc,
+        'GEM_HOME': gem_home,
+        'GEM_PATH': os.pathsep.join(gem_path),
+        'GEM_SPEC_CACHE': os.path.join(home, 'specs'),
+    })
+    return env
+
+
+def _which(name, path_env):
+    found = shutil.which(name, path=path_env)
+    return os.path.abspath(found) if found else None
+
+
+def locate_gem(executable, path_env):
+    """The gem executable and the ruby that runs it (the one its #! names, else the ruby beside it)."""
+    gem = executable if os.path.sep in executable else _which(executable, path_env)
+    if not gem or not os.path.isfile(gem):
+        raise AirgapError('gem executable %r not found%s: install Ruby and RubyGems on the host, or set executable to the path of gem'
+                          % (executable, '' if os.path.sep in executable else ' in PATH'))
+    gem = os.path.abspath(gem)
+    try:
+        with open(gem, 'rb') as handle:
+            first = handle.readline(512).decode('utf-8', 'replace')
+    except (IOError, OSError) as exc:
+        raise AirgapError('cannot read gem executable %s: %s' % (gem, exc.strerror or exc))
+    words = first[2:].split() if first.startswith('#!') else []
+    interpreter = words[0] if words else ''
+    if os.path.basename(interpreter) == 'env' and len(words) > 1:
+        interpreter = words[1]
+    if re.match(r'^(j|truffle)?ruby[0-9.]*$', os.path.basename(interpreter)):
+        if os.path.isabs(interpreter):
+            ruby = interpreter
+        else:
+            beside = os.path.join(os.path.dirname(gem), interpreter)
+            ruby = beside if os.access(beside, os.X_OK) else _which(interpreter, path_env)
+        if ruby and os.access(ruby, os.X_OK):
+            return GemCommand(gem, ruby, [ruby, gem])
+    # A wrapper script (rbenv shim, binstub): run it as is, probe with the ruby beside it.
+    for directory in (os.path.dirname(gem), os.path.dirname(os.path.realpath(gem))):
+        beside = os.path.join(directory, 'ruby')
+        if os.access(beside, os.X_OK):
+            return GemCommand(gem, beside, [gem])
+    raise AirgapError('cannot tell which ruby runs %s (its first line is %r and no ruby sits beside it); set executable to the gem of a Ruby installation'
+                      % (gem, first.strip()))
+
+
+def probe(command, base_env, install_dir=None, user_install=False, platforms=(), runner=run_process):
+    """Installed specifications of an install dir and what this ruby needs to know, from one `ruby -e` run."""
+    if install_dir:
+        mode, directory = 'dir', install_dir
+    else:
+        mode, directory = ('user' if user_install else 'default'), ''
+    env = clean_environment(base_env)
+    if install_dir:
+        env['GEM_HOME'] = env['GEM_PATH'] = os.path.abspath(install_dir)
+    argv = [command.ruby, '-e', PROBE_SCRIPT, mode, directory] + sorted(set(platforms))
+    rc, out, err = runner(argv, env)
+    if rc != 0:
+        raise AirgapError('probing %s with %s failed (rc %d): %s' % (install_dir or '%s gem dir' % mode, command.ruby, rc, err.strip()[-2000:]),
+                          rc=rc, stderr=err)
+    try:
+        data = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise AirgapError('probing with %s gave no readable answer: %s %s' % (command.ruby, out.strip()[-500:], err.strip()[-500:]))
+    path_env = base_env.get('PATH', os.defpath)
+    compiler = data['cc'].split()[0] if data['cc'].split() else ''
+    make = data['make'].split()[0] if data['make'].split() else 'make'
+    toolchain = Toolchain(compiler, _which(compiler, path_env) if compiler else None, make, _which(make, path_env),
+                          dict((path, bool(present)) for path, present in data['headers']))
+    installed = [InstalledGem(g['name'], g['version'], g['platform'], g['full_name'], bool(g['extensions']),
+                              bool(g['missing_extensions']), list(g['requires']), list(g.get('missing_files') or []))
+                 for g in data['installed']]
+    return Probe(data['ruby'], data['rubygems'], data['gem_dir'], data['bindir'], data['platforms'], data['fits'],
+                 data['default_gems'], installed, data['unreadable'], toolchain)
+
+
+def failed_gem_files(output):
+    """The gem files that `gem install` names in its 'Error installing FILE:' lines."""
+    return re.findall(r'Error installing (.+?):\s*$', output, re.MULTILINE)
+
+
+def stage_install(command, base_env, staging, install_dir, files, document=False, runner=run_process):
+    """Install exact gem files into staging (a private tree beside nothing else) with gem, strictly locally.
+
+    Dependencies were resolved when the cache was built and are already in files (or in the
+    install dir, which GEM_PATH exposes to extension builds); gem resolves nothing and asks no source.
+    """
+    root = os.path.join(staging, 'root')
+    home = os.path.join(staging, 'home')
+    for directory in (root, home):
+        os.mkdir(directory, 0o700)
+    gemrc = os.path.join(staging, 'gemrc')
+    with open(gemrc, 'w') as handle:
+        handle.write('--- {}\n')
+    env = gem_environment(base_env, root, [root, os.path.abspath(install_dir)], home, gemrc)
+    argv = command.argv + [
+        'install', '--norc', '--local', '--clear-sources', '--ignore-dependencies', '--no-user-install',
+        '--install-dir', root, '--bindir', os.path.join(root, 'bin'),
+        '--document=ri' if document else '--no-document',
+    ] + list(files)
+    rc, out, err = runner(argv, env, cwd=home)
+    if rc != 0:
+        failed = failed_gem_files(err + '\n' + out)
+        # The staging tree is removed, so gem's pointers into it would mislead.
+        report = '\n'.join(line for line in (err or out).splitlines()
+                           if not line.startswith(('Gem files will remain installed', 'Results logged to')))
+        raise InstallError(
+            'gem install failed for %s (rc %d); nothing was installed into %s: %s'
+            % (', '.join(failed) or 'one of %s' % ', '.join(files), rc, install_dir, _tail(report)),
+            rc=rc, failed_files=failed, stdout=out, stderr=err, command=argv)
+    return root
+
+
+def uninstall(command, base_env, staging, install_dir, bindir, full_names, runner=run_process):
+    """Remove exact installed specifications (full names) from install_dir with RubyGems' uninstaller."""
+    if not full_names:
+        return
+    home = os.path.join(staging, 'home')
+    if not os.path.isdir(home):
+        os.mkdir(home, 0o700)
+    env = gem_environment(base_env, install_dir, [install_dir], home, os.devnull)
+    argv = [command.ruby, '-e', UNINSTALL_SCRIPT, install_dir, bindir] + list(full_names)
+    rc, out, err = runner(argv, env, cwd=home)
+    if rc != 0:
+        raise InstallError('removing %s from %s failed (rc %d): %s' % (', '.join(full_names), install_dir, rc, _tail(err or out)),
+                           rc=rc, stdout=out, stderr=err)
+
+
+def _tail(text, limit=3000):
+    text = text.strip()
+    return text if len(text) <= limit else '...' + text[-limit:]
+
+
+# Directories of a GEM_HOME that hold one entry per gem: merged entry by entry. Anything below
+# them (gems/NAME-VERSION, specifications/NAME-VERSION.gemspec, ...) moves as a unit.
+_CONTAINERS = ('gems', 'specifications', 'cache', 'build_info', 'doc', 'extensions', 'plugins')
+
+
+def _is_container(relative):
+    parts = relative.split(os.sep)
+    if parts[0] == 'extensions':
+        return len(parts) <= 3  # extensions/<platform>/<extension api>/<full name>
+    return len(parts) == 1 and parts[0] in _CONTAINERS
+
+
+def _move_into_place(source, destination, trash):
+    """Rename source over destination; a replaced destination goes to trash first."""
+    if os.path.lexists(destination):
+        os.rename(destination, os.path.join(trash, '%d-%s' % (len(os.listdir(trash)), os.path.basename(destination))))
+    try:
+        os.rename(source, destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(source, destination)
+
+
+def merge_staged(root, install_dir, bindir, trash):
+    """Move a staged GEM_HOME into install_dir and its executables into bindir; specifications last,
+    so a gem appears installed only once its files, extensions and executables are in place."""
+    moved = []
+
+    def merge(relative):
+        source = os.path.join(root, relative)
+        for name in sorted(os.listdir(source)):
+            child = os.path.join(relative, name) if relative else name
+            if child in ('bin', 'specifications'):
+                continue
+            if _is_container(child) and os.path.isdir(os.path.join(root, child)):
+                target = os.path.join(install_dir, child)
+                if not os.path.isdir(target):
+                    os.makedirs(target)
+                merge(child)
+            else:
+                _move_into_place(os.path.join(root, child), os.path.join(install_dir, child), trash)
+                moved.append(child)
+
+    if not os.path.isdir(install_dir):
+        os.makedirs(install_dir)
+    merge('')
+    staged_bin = os.path.join(root, 'bin')
+    if os.path.isdir(staged_bin) and os.listdir(staged_bin):
+        if not os.path.isdir(bindir):
+            os.makedirs(bindir)
+        for name in sorted(os.listdir(staged_bin)):
+            _move_into_place(os.path.join(staged_bin, name), os.path.join(bindir, name), trash)
+            moved.append(os.path.join(bindir, name))
+    staged_specs = os.path.join(root, 'specifications')
+    if os.path.isdir(staged_specs):
+        target = os.path.join(install_dir, 'specifications')
+        if not os.path.isdir(target):
+            os.makedirs(target)
+        for name in sorted(os.listdir(staged_specs)):
+            _move_into_place(os.path.join(staged_specs, name), os.path.join(target, name), trash)
+            moved.append(os.path.join('specifications', name))
+    return moved
+
+
+def remove_stale_staging(install_dir):
+    """Staging trees left by a run that was killed; only called while holding the install dir's lock."""
+    try:
+        names = os.listdir(install_dir)
+    except OSError:
+        return []
+    stale = [os.path.join(install_dir, n) for n in names if n.startswith(STAGING_PREFIX)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale

@@ -1,0 +1,217 @@
+# Copyright: airgap.packages contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.airgap.packages.plugins.module_utils._target.ruby import gem_target
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError, InstallError
+
+
+def write(path, text='', mode=0o644):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    with open(path, 'w') as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def executable(path, text='#!/bin/sh\n'):
+    return write(path, text, 0o755)
+
+
+def test_gem_with_absolute_ruby_shebang_runs_under_that_ruby(tmp_path):
+    ruby = executable(str(tmp_path / 'opt' / 'ruby3.3'))
+    gem = executable(str(tmp_path / 'bin' / 'gem'), '#!%s\nrequire "rubygems"\n' % ruby)
+    command = gem_target.locate_gem(gem, '')
+    assert command == (gem, ruby, [ruby, gem])
+
+
+def test_gem_with_env_shebang_prefers_the_ruby_beside_it(tmp_path):
+    beside = executable(str(tmp_path / 'rb' / 'bin' / 'ruby'))
+    executable(str(tmp_path / 'other' / 'ruby'))
+    gem = executable(str(tmp_path / 'rb' / 'bin' / 'gem'), '#!/usr/bin/env ruby\n')
+    command = gem_target.locate_gem(gem, str(tmp_path / 'other'))
+    assert command.ruby == beside and command.argv == [beside, gem]
+
+
+def test_gem_found_by_name_in_path(tmp_path):
+    ruby = executable(str(tmp_path / 'bin' / 'ruby'))
+    gem = executable(str(tmp_path / 'bin' / 'gem'), '#!/usr/bin/env ruby\n')
+    assert gem_target.locate_gem('gem', str(tmp_path / 'bin')) == (gem, ruby, [ruby, gem])
+
+
+def test_shell_wrapper_gem_runs_as_is_and_probes_with_the_ruby_beside_it(tmp_path):
+    ruby = executable(str(tmp_path / 'shims' / 'ruby'))
+    gem = executable(str(tmp_path / 'shims' / 'gem'), '#!/usr/bin/env bash\nexec real-gem "$@"\n')
+    assert gem_target.locate_gem(gem, '') == (gem, ruby, [gem])
+
+
+def test_missing_gem_executable_says_what_to_do(tmp_path):
+    with pytest.raises(AirgapError, match="gem executable 'gem' not found in PATH: install Ruby"):
+        gem_target.locate_gem('gem', str(tmp_path))
+
+
+def test_clean_environment_drops_everything_that_redirects_rubygems():
+    env = gem_target.clean_environment({
+        'PATH': '/usr/bin', 'GEM_HOME': '/elsewhere', 'GEM_PATH': '/x', 'GEMRC': '/evil', 'RUBYOPT': '-rbundler/setup',
+        'RUBYLIB': '/lib', 'BUNDLE_GEMFILE': '/G', 'RUBYGEMS_GEMDEPS': '-', 'DESTDIR': '/d', 'XDG_CONFIG_HOME': '/c',
+        'CC': 'clang', 'HOME': '/root'})
+    assert env == {'PATH': '/usr/bin', 'CC': 'clang', 'HOME': '/root', 'LC_ALL': 'C.UTF-8', 'LANG': 'C.UTF-8'}
+
+
+def test_gem_environment_isolates_home_and_config():
+    env = gem_target.gem_environment({'PATH': '/usr/bin', 'HOME': '/root', 'GEM_HOME': '/elsewhere'},
+                                     '/stage/root', ['/stage/root', '/gems'], '/stage/home', '/stage/gemrc')
+    assert env['HOME'] == '/stage/home' and env['GEMRC'] == '/stage/gemrc'
+    assert env['GEM_HOME'] == '/stage/root' and env['GEM_PATH'] == '/stage/root:/gems'
+    assert env['XDG_CONFIG_HOME'].startswith('/stage/home/')
+
+
+def test_failed_gem_files_are_read_from_gem_errors():
+    err = ('ERROR:  Error installing /c/airgap_native-1.0.0.gem:\n\tERROR: Failed to build gem native extension.\n'
+           'ERROR:  Error installing /c/other-2.gem:\n')
+    assert gem_target.failed_gem_files(err) == ['/c/airgap_native-1.0.0.gem', '/c/other-2.gem']
+
+
+def test_stage_install_runs_gem_locally_with_exact_files_and_no_configuration(tmp_path):
+    calls = []
+
+    def runner(argv, env, cwd=None):
+        calls.append((argv, env, cwd))
+        return 0, 'Successfully installed x-1\n', ''
+
+    staging = str(tmp_path / 'stage')
+    os.mkdir(staging)
+    command = gem_target.GemCommand('/usr/bin/gem', '/usr/bin/ruby', ['/usr/bin/ruby', '/usr/bin/gem'])
+    root = gem_target.stage_install(command, {'PATH': '/usr/bin', 'GEM_HOME': '/evil', 'HOME': '/root'}, staging, '/gems',
+                                    ['/c/b-1.gem', '/c/a-1.gem'], runner=runner)
+    argv, env, cwd = calls[0]
+    assert argv[:3] == ['/usr/bin/ruby', '/usr/bin/gem', 'install']
+    for flag in ('--norc', '--local', '--clear-sources', '--ignore-dependencies', '--no-user-install', '--no-document'):
+        assert flag in argv
+    assert argv[argv.index('--install-dir') + 1] == root and argv[-2:] == ['/c/b-1.gem', '/c/a-1.gem']
+    assert env['GEM_HOME'] == root and env['GEM_PATH'] == root + ':/gems' and env['HOME'] == cwd
+    with open(env['GEMRC']) as handle:
+        assert handle.read() == '--- {}\n'
+
+
+def test_stage_install_failure_names_the_failing_gem_and_hides_pointers_into_removed_staging(tmp_path):
+    def runner(argv, env, cwd=None):
+        return 1, '', ('ERROR:  Error installing /c/nat-1.gem:\n\tERROR: Failed to build gem native extension.\n'
+                       'Gem files will remain installed in /stage/x for inspection.\nResults logged to /stage/y\n')
+
+    staging = str(tmp_path / 'stage')
+    os.mkdir(staging)
+    command = gem_target.GemCommand('/usr/bin/gem', '/usr/bin/ruby', ['/usr/bin/gem'])
+    with pytest.raises(InstallError) as info:
+        gem_target.stage_install(command, {}, staging, '/gems', ['/c/nat-1.gem'], runner=runner)
+    assert info.value.msg.startswith('gem install failed for /c/nat-1.gem (rc 1); nothing was installed into /gems')
+    assert 'remain installed' not in info.value.msg and 'Results logged' not in info.value.msg
+    assert info.value.details['failed_files'] == ['/c/nat-1.gem']
+
+
+def probe_answer(**overrides):
+    data = {'ruby': '3.1.2', 'rubygems': '3.3.15', 'gem_dir': '/gems', 'bindir': '/gems/bin', 'platforms': ['ruby', 'x86_64-linux'],
+            'fits': {'ruby': True}, 'default_gems': ['json'], 'installed': [], 'unreadable': [], 'cc': 'x86_64-linux-gnu-gcc',
+            'make': 'make', 'headers': [['/usr/include/ruby-3.1.0/ruby.h', True]]}
+    data.update(overrides)
+    return json.dumps(data)
+
+
+def test_probe_is_one_ruby_run_with_the_install_dir_as_gem_home(tmp_path):
+    calls = []
+    cc = executable(str(tmp_path / 'x86_64-linux-gnu-gcc'))
+
+    def runner(argv, env, cwd=None):
+        calls.append((argv, env))
+        return 0, probe_answer(installed=[{'name': 'a', 'version': '1', 'platform': 'ruby', 'full_name': 'a-1', 'extensions': False,
+                                           'missing_extensions': False, 'requires': ['b']}]), ''
+
+    command = gem_target.GemCommand('/usr/bin/gem', '/usr/bin/ruby', ['/usr/bin/ruby', '/usr/bin/gem'])
+    found = gem_target.probe(command, {'PATH': str(tmp_path), 'GEM_PATH': '/evil'}, '/gems', platforms=['ruby', 'x86_64-linux'], runner=runner)
+    assert len(calls) == 1
+    argv, env = calls[0]
+    assert argv[:2] == ['/usr/bin/ruby', '-e'] and argv[3:] == ['dir', '/gems', 'ruby', 'x86_64-linux']
+    assert env['GEM_HOME'] == env['GEM_PATH'] == '/gems'
+    assert found.installed[0].full_name == 'a-1' and found.installed[0].requires == ['b']
+    assert found.toolchain.compiler_path == cc and found.toolchain.make_path is None
+    assert found.platform_fits == {'ruby': True}
+
+
+def test_probe_failure_reports_ruby_error():
+    command = gem_target.GemCommand('/usr/bin/gem', '/usr/bin/ruby', ['/usr/bin/gem'])
+    with pytest.raises(AirgapError, match='probing /gems with /usr/bin/ruby failed \\(rc 1\\): boom'):
+        gem_target.probe(command, {}, '/gems', runner=lambda argv, env, cwd=None: (1, '', 'boom'))
+
+
+def tree(root):
+    found = []
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            found.append(os.path.relpath(os.path.join(directory, name), root))
+    return sorted(found)
+
+
+def test_merge_moves_a_staged_gem_into_place_beside_existing_ones(tmp_path):
+    root, install, bindir, trash = (str(tmp_path / n) for n in ('root', 'install', 'bin', 'trash'))
+    os.mkdir(trash)
+    write(os.path.join(install, 'gems', 'old-1', 'lib', 'old.rb'))
+    write(os.path.join(install, 'specifications', 'old-1.gemspec'))
+    write(os.path.join(root, 'gems', 'new-2', 'lib', 'new.rb'))
+    write(os.path.join(root, 'extensions', 'x86_64-linux', '3.1.0', 'new-2', 'gem.build_complete'))
+    write(os.path.join(root, 'specifications', 'new-2.gemspec'))
+    write(os.path.join(root, 'cache', 'new-2.gem'))
+    executable(os.path.join(root, 'bin', 'newtool'))
+    gem_target.merge_staged(root, install, bindir, trash)
+    assert tree(install) == sorted([
+        'cache', 'cache/new-2.gem', 'extensions', 'extensions/x86_64-linux', 'extensions/x86_64-linux/3.1.0',
+        'extensions/x86_64-linux/3.1.0/new-2', 'extensions/x86_64-linux/3.1.0/new-2/gem.build_complete',
+        'gems', 'gems/new-2', 'gems/new-2/lib', 'gems/new-2/lib/new.rb', 'gems/old-1', 'gems/old-1/lib', 'gems/old-1/lib/old.rb',
+        'specifications', 'specifications/new-2.gemspec', 'specifications/old-1.gemspec'])
+    assert os.listdir(bindir) == ['newtool'] and os.stat(os.path.join(bindir, 'newtool')).st_mode & stat.S_IXUSR
+
+
+def test_merge_replaces_a_reinstalled_gem_as_a_whole(tmp_path):
+    root, install, bindir, trash = (str(tmp_path / n) for n in ('root', 'install', 'bin', 'trash'))
+    os.mkdir(trash)
+    write(os.path.join(install, 'gems', 'nat-1', 'leftover.o'))
+    write(os.path.join(install, 'specifications', 'nat-1.gemspec'), 'old')
+    write(os.path.join(root, 'gems', 'nat-1', 'lib', 'nat.so'))
+    write(os.path.join(root, 'specifications', 'nat-1.gemspec'), 'new')
+    gem_target.merge_staged(root, install, bindir, trash)
+    assert tree(os.path.join(install, 'gems')) == ['nat-1', 'nat-1/lib', 'nat-1/lib/nat.so']
+    with open(os.path.join(install, 'specifications', 'nat-1.gemspec')) as handle:
+        assert handle.read() == 'new'
+
+
+def test_merge_moves_specifications_last(tmp_path, monkeypatch):
+    root, install, bindir, trash = (str(tmp_path / n) for n in ('root', 'install', 'bin', 'trash'))
+    os.mkdir(trash)
+    write(os.path.join(root, 'specifications', 'a-1.gemspec'))
+    write(os.path.join(root, 'gems', 'a-1', 'a.rb'))
+    executable(os.path.join(root, 'bin', 'a'))
+    write(os.path.join(root, 'doc', 'a-1', 'ri', 'x'))
+    order = []
+    real = gem_target._move_into_place
+
+    def spy(source, destination, trash_dir):
+        order.append(os.path.relpath(source, root))
+        real(source, destination, trash_dir)
+
+    monkeypatch.setattr(gem_target, '_move_into_place', spy)
+    gem_target.merge_staged(root, install, bindir, trash)
+    assert order[-1] == 'specifications/a-1.gemspec'
+    assert set(order) == {'doc/a-1', 'gems/a-1', 'bin/a', 'specifications/a-1.gemspec'}
+
+
+def test_stale_staging_trees_are_removed(tmp_path):
+    os.makedirs(str(tmp_path / (gem_target.STAGING_PREFIX + 'abc') / 'root'))
+    os.makedirs(str(tmp_path / 'gems'))
+    assert gem_target.remove_stale_staging(str(tmp_path)) == [str(tmp_path / (gem_target.STAGING_PREFIX + 'abc'))]
+    assert os.listdir(str(tmp_path)) == ['gems']
