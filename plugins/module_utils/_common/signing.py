@@ -19,7 +19,7 @@ import tempfile
 
 from .errors import AirgapError, VerificationError
 from .fsutil import atomic_write_bytes
-from .._target.python.python_env import Runner
+from .process import Runner
 
 # The SSHSIG namespace: a signature made for this collection is not valid for anything else (git, ssh).
 NAMESPACE = 'airgap.packages'
@@ -36,7 +36,7 @@ class Signer:
 
     def __init__(self, key, run=None):
         self.key = os.path.abspath(os.path.expanduser(key))
-        self._run = run or Runner(os.environ)
+        self._run = run or Runner(dict(os.environ))
         if not os.path.isfile(self.key):
             raise AirgapError('signing_key %s does not exist: give the path of an SSH private key (ssh-keygen -t ed25519 '
                               '-f KEY makes one)' % self.key)
@@ -93,7 +93,7 @@ class Trust:
 
     def __init__(self, allowed_signers, run=None):
         self.allowed_signers = os.path.abspath(os.path.expanduser(allowed_signers))
-        self._run = run or Runner(os.environ)
+        self._run = run or Runner(dict(os.environ))
         try:
             with open(self.allowed_signers) as handle:
                 entries = [line for line in handle if line.strip() and not line.lstrip().startswith('#')]

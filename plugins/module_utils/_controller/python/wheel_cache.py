@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -33,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
     from urlparse import urlsplit
 
-from ..._common import platform_info
+from ..._common import platform_info, process
 
 from ..._common.scripts import wheeltags
 from ..._common.errors import AirgapError, ManifestError, ResolutionError, check_seconds
@@ -263,15 +262,10 @@ def platform_descriptions(platforms):
 
 def pip_environment(use_pip_config):
     """Environment for a pip subprocess: ambient pip configuration removed unless asked for."""
-    env = dict(os.environ)
-    if not use_pip_config:
-        for name in list(env):
-            if name.startswith('PIP_'):
-                del env[name]
-        env['PIP_CONFIG_FILE'] = os.devnull
-    env['PIP_DISABLE_PIP_VERSION_CHECK'] = '1'
-    env['SOURCE_DATE_EPOCH'] = SOURCE_DATE_EPOCH
-    return env
+    settings = {'PIP_DISABLE_PIP_VERSION_CHECK': '1', 'SOURCE_DATE_EPOCH': SOURCE_DATE_EPOCH}
+    if use_pip_config:
+        return process.clean_environment((), **settings)
+    return process.clean_environment(('PIP_',), PIP_CONFIG_FILE=os.devnull, **settings)
 
 
 class SdistBuilder:
@@ -304,16 +298,14 @@ class SdistBuilder:
             argv += ['--find-links', location]
         argv.append(sdist_path)
         self.builds += 1
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pip_environment(self.use_pip_config),
-                                cwd=outdir)
-        out, err = proc.communicate()
+        rc, out, err = process.run(argv, pip_environment(self.use_pip_config), cwd=outdir)
         wheels = [f for f in os.listdir(outdir) if f.endswith('.whl')]
-        if proc.returncode != 0 or len(wheels) != 1:
-            tail = redact((err or out).decode('utf-8', 'replace').strip()[-1500:], self.index_urls)
+        if rc != 0 or len(wheels) != 1:
+            tail = redact((err or out).strip()[-1500:], self.index_urls)
             raise ResolutionError(
                 '%s %s publishes only an sdist for %s and building it to a wheel here failed (pip wheel exit %d): %s. '
                 'Build the cache on a host that matches the platform, or pin a version that has a wheel.'
-                % (name, version, target.key, proc.returncode, tail), package=name, version=version)
+                % (name, version, target.key, rc, tail), package=name, version=version)
         self._built[digest] = os.path.join(outdir, wheels[0])
         return self._built[digest]
 

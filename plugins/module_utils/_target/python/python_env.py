@@ -10,43 +10,28 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 
 from ..._common.scripts import interpreter_probe, script_source
 
 from . import wheel_check
+from ..._common import process
 from ..._common.errors import AirgapError, InstallError
-
-# Variables that would let the target's own configuration steer an installer or an interpreter.
-_DROPPED_PREFIXES = ('PIP_', 'UV_', 'PYTHON', 'VIRTUAL_ENV', 'CONDA_', '__PYVENV_LAUNCHER__')
-
 
 def clean_environment(environ=None):
     """The environment for every installer command: no PIP_*, UV_*, PYTHON* influence, no pip config files."""
-    environ = os.environ if environ is None else environ
-    env = dict((key, value) for key, value in environ.items() if not key.startswith(_DROPPED_PREFIXES))
-    # os.devnull as PIP_CONFIG_FILE makes pip skip every configuration file, site-wide ones included.
-    env['PIP_CONFIG_FILE'] = os.devnull
-    env['PYTHONNOUSERSITE'] = '1'
+    env = process.clean_environment(process.PYTHON_TOOL_VARIABLES, environ,
+                                    # os.devnull as PIP_CONFIG_FILE makes pip skip every configuration file, site-wide ones included.
+                                    PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE='1')
     env.setdefault('LANG', 'C.UTF-8')
     return env
 
 
-class Runner:
-    """Runs argv lists (never a shell) in the clean environment; returns (rc, stdout, stderr)."""
+class Runner(process.Runner):
+    """Runs installer commands in the clean environment."""
 
     def __init__(self, environ=None):
-        self.env = clean_environment(environ)
-
-    def __call__(self, argv, data=None, cwd=None):
-        try:
-            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       cwd=cwd, env=self.env)
-        except (IOError, OSError) as exc:
-            return 127, '', 'cannot run %s: %s' % (argv[0], exc.strerror or exc)
-        out, err = process.communicate(data.encode('utf-8') if data is not None else None)
-        return process.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+        process.Runner.__init__(self, clean_environment(environ))
 
 
 class Distribution:
