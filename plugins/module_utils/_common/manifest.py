@@ -11,14 +11,11 @@ import json
 import os
 import re
 
+from .credentials import strip_credentials
 from .errors import ManifestError, VerificationError
 from .fsutil import atomic_write_bytes
 from .signing import SIGNATURE_SUFFIX, read_signature
 
-try:
-    from urllib.parse import urlsplit, urlunsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
-    from urlparse import urlsplit, urlunsplit
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = 'manifest.json'
@@ -286,16 +283,3 @@ def verify_artifacts(cache_dir, artifacts):
             'cache %s failed verification, nothing was installed: %s. Ship or rebuild the cache again.'
             % (cache_dir, '; '.join(describe_problem(p) for p in problems)),
             problems=problems)
-
-
-def strip_credentials(url):
-    """The URL without user:password@, safe for manifests, results and errors."""
-    if not url or '@' not in url:
-        return url or ''
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%d' % (host, parts.port)
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

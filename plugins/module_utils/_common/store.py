@@ -32,14 +32,11 @@ import tempfile
 import time
 
 from .errors import AirgapError, ManifestError, VerificationError, check_seconds
-from .manifest import ECOSYSTEMS, SHA256_HEX, Manifest, canonical_json, strip_credentials
+from .credentials import strip_credentials
+from .manifest import ECOSYSTEMS, SHA256_HEX, Manifest, canonical_json
 from .signing import SIGNATURE_SUFFIX
 
-try:
-    from urllib.parse import quote, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
-    from urllib import quote
-    from urlparse import urlsplit
+from urllib.parse import quote, urlsplit
 
 POINTER_SCHEMA = 1
 DEFAULT_CHANNEL = 'stable'

@@ -19,7 +19,7 @@ import sys
 
 
 def normalise_name(name):
-    """PEP 503 normalised project name."""
+    """PEP 503 normalised project name: the collection's one normaliser, here because this file must stand alone."""
     return re.sub(r'[-_.]+', '-', name).lower()
 
 

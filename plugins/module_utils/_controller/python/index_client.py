@@ -18,7 +18,8 @@ import socket
 import tempfile
 
 from ..._common.errors import AirgapError, ResolutionError
-from ..._common.manifest import strip_credentials
+from ..._common.credentials import strip_credentials, url_label
+from ..._common.scripts.interpreter_probe import normalise_name
 
 from html.parser import HTMLParser
 from urllib.error import HTTPError, URLError
@@ -32,25 +33,6 @@ PYPI_SIMPLE = 'https://pypi.org/simple/'
 _ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1'
 _CHUNK = 1024 * 1024
 _ARCHIVE_RE = re.compile(r'\.(whl|tar\.gz|zip)$', re.IGNORECASE)
-
-
-def canonical_name(name):
-    """PEP 503 normalised project name."""
-    return re.sub(r'[-_.]+', '-', name).lower()
-
-
-def display_url(url):
-    """A URL as shown in messages: credentials stripped, scheme left out (host/path)."""
-    stripped = strip_credentials(url)
-    return re.sub(r'^[a-z][a-z0-9+.-]*://', '', stripped, flags=re.IGNORECASE)
-
-
-def redact(text, urls=()):
-    """text with any user:password@ removed from URLs it contains."""
-    for url in urls:
-        if url and url != strip_credentials(url):
-            text = text.replace(url, strip_credentials(url))
-    return re.sub(r'(://)[^/@\s]+@', r'\1', text)
 
 
 class DistFile:
@@ -166,13 +148,13 @@ class IndexClient:
     def _unreachable(self, url, exc):
         reason = getattr(exc, 'reason', None) or exc
         return ResolutionError('cannot reach the package index at %s (%s); check the URL, the network and the credentials'
-                               % (display_url(url), reason), index=strip_credentials(url))
+                               % (url_label(url), reason), index=strip_credentials(url))
 
     # -- project pages
 
     def project_files(self, name):
         """All DistFiles of a project across indexes and find-links (cached for this run); [] when nowhere."""
-        name = canonical_name(name)
+        name = normalise_name(name)
         if name in self._pages:
             return self._pages[name]
         files = []
@@ -197,8 +179,8 @@ class IndexClient:
                 return []
             if exc.code in (401, 403):
                 raise ResolutionError('the package index at %s refused access (HTTP %d); check the credentials in the index URL'
-                                      % (display_url(index), exc.code), index=strip_credentials(index))
-            raise ResolutionError('the package index at %s answered HTTP %d for %s' % (display_url(index), exc.code, name),
+                                      % (url_label(index), exc.code), index=strip_credentials(index))
+            raise ResolutionError('the package index at %s answered HTTP %d for %s' % (url_label(index), exc.code, name),
                                   index=strip_credentials(index))
         except (URLError, UrlsConnectionError, socket.timeout, IOError, OSError) as exc:
             raise self._unreachable(index, exc)
@@ -260,7 +242,7 @@ class IndexClient:
             if dist.sha256 and actual != dist.sha256:
                 raise ResolutionError(
                     '%s from %s has sha256 %s but the index announced %s: the download was altered or the index is '
-                    'inconsistent; nothing was cached' % (dist.filename, display_url(dist.index), actual, dist.sha256),
+                    'inconsistent; nothing was cached' % (dist.filename, url_label(dist.index), actual, dist.sha256),
                     file=dist.filename)
             os.rename(tmp, path)
         except (IOError, OSError, socket.timeout, UrlsConnectionError) as exc:
@@ -269,7 +251,7 @@ class IndexClient:
                 raise AirgapError('no space left on the device holding %s while downloading %s; free space and run again, '
                                   'the previous cache is untouched' % (directory, dist.filename), file=dist.filename)
             if isinstance(exc, HTTPError):
-                raise ResolutionError('the package index at %s answered HTTP %d for %s' % (display_url(dist.index), exc.code,
+                raise ResolutionError('the package index at %s answered HTTP %d for %s' % (url_label(dist.index), exc.code,
                                                                                            dist.filename), file=dist.filename)
             raise self._unreachable(dist.url, exc)
         except Exception:
@@ -281,8 +263,8 @@ class IndexClient:
 
 def _project_of(filename):
     if filename.lower().endswith('.whl'):
-        return canonical_name(filename.split('-')[0])
-    return canonical_name(re.sub(r'-\d[^-]*\.(tar\.gz|zip)$', '', filename, flags=re.IGNORECASE))
+        return normalise_name(filename.split('-')[0])
+    return normalise_name(re.sub(r'-\d[^-]*\.(tar\.gz|zip)$', '', filename, flags=re.IGNORECASE))
 
 
 def _remove(path):

@@ -22,7 +22,8 @@ import zipfile
 
 from ..._common.scripts import wheeltags
 from ..._common.errors import ResolutionError
-from .index_client import canonical_name, display_url
+from ..._common.credentials import url_label
+from ..._common.scripts.interpreter_probe import normalise_name
 
 PACKAGING_IMPORT_ERROR = None
 RESOLVELIB_IMPORT_ERROR = None
@@ -108,8 +109,8 @@ class Req:
 
     def __init__(self, req, parent=None):
         self.req = req
-        self.name = canonical_name(req.name)
-        self.extras = frozenset(canonical_name(extra) for extra in req.extras)
+        self.name = normalise_name(req.name)
+        self.extras = frozenset(normalise_name(extra) for extra in req.extras)
         self.specifier = req.specifier
         self.parent = parent
         self.identifier = identifier_of(self.name, self.extras)
@@ -275,7 +276,7 @@ class Provider(AbstractProvider):
                     project, version = parse_sdist_filename(dist.filename)
             except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
                 continue
-            if canonical_name(str(project)) != name:
+            if normalise_name(str(project)) != name:
                 continue
             versions.setdefault(version, []).append(dist)
         return versions
@@ -384,7 +385,7 @@ class Provider(AbstractProvider):
                 project, version, _build, _tags = parse_wheel_filename(filename)
             except (InvalidWheelFilename, InvalidVersion):
                 continue
-            if canonical_name(str(project)) == candidate.name and version == candidate.version \
+            if normalise_name(str(project)) == candidate.name and version == candidate.version \
                     and self.target.wheel_rank(filename) is not None:
                 return path
         return None
@@ -484,7 +485,7 @@ def explain_impossible(causes, provider, target):
         else:
             versions = provider.project_versions(req.name)
             if not versions:
-                where = ', '.join(display_url(url) for url in provider.client.index_urls + provider.client.find_links)
+                where = ', '.join(url_label(url) for url in provider.client.index_urls + provider.client.find_links)
                 line = 'no project named %s on %s (%s)' % (req.name, where or 'any index', asker)
             else:
                 usable = sorted(v for v, files in versions.items()

@@ -27,10 +27,7 @@ import shutil
 import sys
 import tempfile
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
-    from urlparse import urlsplit
+from urllib.parse import urlsplit
 
 from ..._common import platform_info, process
 
@@ -39,10 +36,12 @@ from ..._common.errors import AirgapError, ManifestError, ResolutionError, check
 from ..._common.fsutil import atomic_write_bytes, check_directory_to_write, environment_lock, private_tempdir
 from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ..._common.manifest import (
-    MANIFEST_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, strip_credentials,
+    MANIFEST_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file,
     write_manifest)
 from .index_client import (
-    PYPI_SIMPLE, IndexClient, canonical_name, copy_or_link, redact)
+    PYPI_SIMPLE, IndexClient, copy_or_link)
+from ..._common.credentials import Redactor, strip_credentials
+from ..._common.scripts.interpreter_probe import normalise_name
 
 GENERATOR = 'airgap.packages.wheel_cache'
 PYLOCK_NAME = 'pylock.toml'
@@ -110,7 +109,7 @@ class Inputs:
         result = {}
         for text, origin in self.constraints:
             req = parse(text, origin)
-            result.setdefault(canonical_name(req.name), []).append(req)
+            result.setdefault(normalise_name(req.name), []).append(req)
         return result
 
 
@@ -149,7 +148,7 @@ def read_requirement_file(path, inputs, constraint=False, seen=None):
         else:
             inputs.requirements.append((line, origin))
             if hashes:
-                name = canonical_name(re.split(r'[\s\[<>=!~;@(]', line, 1)[0])
+                name = normalise_name(re.split(r'[\s\[<>=!~;@(]', line, 1)[0])
                 inputs.hashes.setdefault(name, set()).update(h.lower() for h in hashes)
 
 
@@ -210,7 +209,7 @@ def collect_inputs(options, parse):
     for path in constraint_files:
         read_requirement_file(path, inputs, constraint=True)
     if options.include_installers:
-        named = set(canonical_name(parse(text, origin).name) for text, origin in inputs.requirements)
+        named = set(normalise_name(parse(text, origin).name) for text, origin in inputs.requirements)
         inputs.requirements.extend((name, 'include_installers') for name in INSTALLERS if name not in named)
     if not inputs.requirements:
         raise ResolutionError('nothing to build: requirements and requirements_files are empty; name what the cache must hold')
@@ -301,7 +300,7 @@ class SdistBuilder:
         rc, out, err = process.run(argv, pip_environment(self.use_pip_config), cwd=outdir)
         wheels = [f for f in os.listdir(outdir) if f.endswith('.whl')]
         if rc != 0 or len(wheels) != 1:
-            tail = redact((err or out).strip()[-1500:], self.index_urls)
+            tail = Redactor(self.index_urls)((err or out).strip()[-1500:])
             raise ResolutionError(
                 '%s %s publishes only an sdist for %s and building it to a wheel here failed (pip wheel exit %d): %s. '
                 'Build the cache on a host that matches the platform, or pin a version that has a wheel.'

@@ -30,13 +30,10 @@ from .gem_spec import (
     parse_targets)
 from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ..._common.manifest import (
-    Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file,
-    strip_credentials, write_manifest)
+    Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, write_manifest)
+from ..._common.credentials import strip_credentials
 
-try:
-    from contextlib import ExitStack
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
-    ExitStack = None
+from contextlib import ExitStack
 
 GENERATOR = 'airgap.packages.gem_cache'
 STAGING_PREFIX = '.gem_cache-staging-'

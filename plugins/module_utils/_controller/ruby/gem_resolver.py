@@ -19,12 +19,9 @@ import tempfile
 from collections import namedtuple
 
 from ..._common.errors import ResolutionError
-from ..._common.manifest import strip_credentials
+from ..._common.credentials import Redactor, url_label
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity import checks
-    from urlparse import urlsplit
+from urllib.parse import urlsplit
 
 DEFAULT_SOURCE = 'https://rubygems.org/'
 
@@ -239,45 +236,10 @@ def normalize_source(url):
     url = str(url).strip()
     parts = urlsplit(url)
     if parts.scheme not in ('http', 'https', 'file') or (parts.scheme != 'file' and not parts.hostname):
-        raise ResolutionError('sources: %s is not an http(s):// or file:// gem source URL' % source_label(url))
+        raise ResolutionError('sources: %s is not an http(s):// or file:// gem source URL' % url_label(url))
     if not url.endswith('/'):
         url += '/'
     return url
-
-
-def source_label(url):
-    """How errors name a source: host, port and path, never credentials (and never the literal
-    option value, which Ansible would mask because sources is no_log)."""
-    parts = urlsplit(strip_credentials(str(url)))
-    if parts.scheme == 'file':
-        return parts.path or str(url)
-    host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%d' % (host, parts.port)
-    return '%s%s' % (host, parts.path or '/')
-
-
-class Redactor:
-    """Removes every source credential from text that came from RubyGems or a URL."""
-
-    def __init__(self, sources):
-        self.secrets = []
-        for url in sources:
-            parts = urlsplit(url)
-            if parts.password:
-                self.secrets.append(parts.password)
-            if parts.username:
-                self.secrets.append(parts.username + '@')
-        self.secrets.sort(key=len, reverse=True)
-
-    def __call__(self, text):
-        text = '' if text is None else str(text)
-        # URLs lose their scheme and user info: errors name a source as host:port/path (see source_label).
-        text = re.sub(r'\b(?:https?|file)://(?:[^/@\s]+@)?', '', text)
-        for secret in self.secrets:
-            if len(secret) >= 3:
-                text = text.replace(secret, '********')
-        return text
 
 
 class RubyGems:
@@ -340,7 +302,7 @@ class RubyGems:
         if key:
             details['key'] = key
         if kind == 'unreachable':
-            label = source_label(error['source']) if error.get('source') else ', '.join(source_label(s) for s in self.sources)
+            label = url_label(error['source']) if error.get('source') else ', '.join(url_label(s) for s in self.sources)
             details['source'] = label
             return ResolutionError('gem source %s is unreachable while trying to %s%s: %s. Check the URL, the network '
                                    'and credentials, or remove the source.' % (label, what, where, message), **details)
@@ -353,11 +315,11 @@ class RubyGems:
         if kind == 'missing':
             details['file'] = error.get('file')
             return ResolutionError('%s%s is on none of the sources (%s): was it yanked, or is its platform missing there?'
-                                   % (error.get('file'), where, ', '.join(source_label(s) for s in self.sources)), **details)
+                                   % (error.get('file'), where, ', '.join(url_label(s) for s in self.sources)), **details)
         if kind == 'corrupt':
-            details.update(file=error.get('file'), source=source_label(error.get('source', '')))
+            details.update(file=error.get('file'), source=url_label(error.get('source', '')))
             return ResolutionError('%s from %s is not a valid gem (%s): the source serves a broken file'
-                                   % (error.get('file'), source_label(error.get('source', '')), message), **details)
+                                   % (error.get('file'), url_label(error.get('source', '')), message), **details)
         return ResolutionError('RubyGems failed while trying to %s%s: %s' % (what, where, message), **details)
 
     def _unsatisfiable(self, error, key, where, details):
@@ -368,7 +330,7 @@ class RubyGems:
         details.update(gem=name, requirement=requirement, required_by=required_by)
         if not available:
             return ResolutionError('unknown gem %s%s (%s): no source has it (%s). Check the name and the sources.'
-                                   % (name, where, asker, ', '.join(source_label(s) for s in self.sources)), **details)
+                                   % (name, where, asker, ', '.join(url_label(s) for s in self.sources)), **details)
         shown = ', '.join(v if p == 'ruby' else '%s-%s' % (v, p) for v, p in available[-12:])
         misfits = error.get('misfits') or []
         if misfits:
@@ -426,7 +388,7 @@ class RubyGems:
                 raise self.error(result['error'], 'fetch the gems')
             if result['spec_filename'] != result['filename']:
                 raise ResolutionError('%s from %s holds the gem %s, not what its file name says; the source is inconsistent'
-                                      % (result['filename'], source_label(result['source']), result['spec_filename']),
+                                      % (result['filename'], url_label(result['source']), result['spec_filename']),
                                       file=result['filename'])
             fetched.append(FetchedGem(result['filename'], result['source'], result['name'], result['version'],
                                       result['platform'], list(result['requires']), bool(result['native'])))

@@ -21,6 +21,7 @@ import zipfile
 import zlib
 
 from ..._common.scripts import interpreter_probe
+from ..._common.scripts.interpreter_probe import normalise_name
 
 from ..._common.scripts import wheeltags
 from ..._common.errors import VerificationError
@@ -90,10 +91,6 @@ def _blocks(size, block):
 def _parents(member):
     parts = member.split('/')[:-1]
     return ['/'.join(parts[:index]) for index in range(1, len(parts) + 1)]
-
-
-def normalise(name):
-    return re.sub(r'[-_.]+', '-', name).lower()
 
 
 def same_version(left, right):
@@ -195,7 +192,7 @@ def _check(path, filename, name, version):
         dist, file_version, _build, _tags = wheeltags.parse_wheel_filename(filename)
     except ValueError as exc:
         raise _Refusal('has no wheel file name (%s)' % exc)
-    if normalise(dist) != normalise(name) or not same_version(file_version, version):
+    if normalise_name(dist) != normalise_name(name) or not same_version(file_version, version):
         raise _Refusal('is named for %s %s, but the manifest pins %s %s' % (dist, file_version, name, version))
     kind = archive_kind(path)
     if kind != 'zip':
@@ -228,7 +225,7 @@ def _check_members(archive, filename, dist, file_version, name, version):
         raise _Refusal('holds several .dist-info directories (%s)' % ', '.join(dist_infos))
     dist_info = dist_infos[0]
     info_name, _sep, info_version = dist_info[:-len('.dist-info')].partition('-')
-    if normalise(info_name) != normalise(name) or not same_version(info_version, version):
+    if normalise_name(info_name) != normalise_name(name) or not same_version(info_version, version):
         raise _Refusal('names %s %s, but the file name and the manifest say %s %s' % (info_name, info_version, name, version),
                        dist_info + '/')
     data_dir = None
@@ -240,7 +237,7 @@ def _check_members(archive, filename, dist, file_version, name, version):
         if '%s/%s' % (dist_info, needed) not in members:
             raise _Refusal('is missing', '%s/%s' % (dist_info, needed))
     meta_name, meta_version = _metadata_headers(_read(archive, '%s/METADATA' % dist_info))
-    if not meta_name or normalise(meta_name) != normalise(name) or not meta_version or not same_version(meta_version, version):
+    if not meta_name or normalise_name(meta_name) != normalise_name(name) or not meta_version or not same_version(meta_version, version):
         raise _Refusal('says Name: %s, Version: %s, but the manifest pins %s %s' % (meta_name, meta_version, name, version),
                        '%s/METADATA' % dist_info)
     wheel_text = _read(archive, '%s/WHEEL' % dist_info).decode('utf-8', 'replace')
