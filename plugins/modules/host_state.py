@@ -58,7 +58,7 @@ options:
             description: Interpreter that creates the virtualenv (O(airgap.packages.pip_offline#module:python)).
             type: path
           packages:
-            description: Top-level projects to select (O(airgap.packages.pip_offline#module:packages)); all when empty.
+            description: Top-level requirements to select, names or requirement strings (O(airgap.packages.pip_offline#module:packages)); all when empty.
             type: list
             elements: str
             default: []

@@ -85,8 +85,10 @@ options:
     required: true
   packages:
     description:
-      - Names of top-level requirements of the manifest to install (or remove), each with its
-        dependency closure as recorded in the manifest. Names are compared PEP 503 normalised.
+      - Top-level requirements of the manifest to install (or remove), each with its dependency
+        closure as recorded in the manifest: a project name (V(requests)), compared PEP 503
+        normalised, or a requirement exactly as the cache was built from it (V(requests>=2.31),
+        whitespace aside), which must be one the manifest records.
       - When omitted, all top-level requirements of the manifest.
     type: list
     elements: str

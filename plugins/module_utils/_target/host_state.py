@@ -16,7 +16,7 @@ from .._common.errors import AirgapError
 from .._common.fsutil import check_directory_to_write
 from .ruby.gem_offline import GemOffline, GemOfflineRequest
 from .ruby.gem_plan import check_gem_name
-from .python.pip_offline import PipOffline, Request, check_package_names
+from .python.pip_offline import PipOffline, Request, parse_package
 from .._common.staging import (
     check_keep, is_staged, stage_is_trusted, staged_names, stale_digests)
 
@@ -31,7 +31,8 @@ def check_questions(python, ruby):
     for index, environment in enumerate(python['environments'] if python else []):
         option = 'python.environments[%d]' % index
         check_directory_to_write(option + '.virtualenv', environment['virtualenv'])
-        check_package_names(option + '.packages', environment['packages'])
+        for package in environment['packages']:
+            parse_package(option + '.packages', package)
     if ruby:
         if ruby['install_dir']:
             check_directory_to_write('ruby.install_dir', ruby['install_dir'])

@@ -54,15 +54,32 @@ SCRIPT_COPY_LIMIT = 1024 * 1024
 _ARCH_ALIASES = {'amd64': 'x86_64', 'arm64': 'aarch64', 'x64': 'x86_64'}
 
 
-# A project name as PEP 508 spells it.
-_PROJECT_NAME = re.compile(r'^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$', re.IGNORECASE)
+# A requirement as PEP 508 spells it: the project name, then what follows it (extras, versions, markers, URL).
+_REQUIREMENT = re.compile(r"""^\s*([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\s*   # the project name
+    ((?:\[[A-Z0-9._,\s-]*\])?\s*                                              # extras
+     (?:\(?\s*(?:(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Z0-9*+!._-]+\s*,?\s*)+\)?)?\s*   # versions
+     (?:[;@].*)?)$                                                           # markers or a URL""",
+                          re.IGNORECASE | re.DOTALL | re.VERBOSE)
 
 
-def check_package_names(option, names):
-    for name in names:
-        if not _PROJECT_NAME.match(name):
-            raise AirgapError('%s: %r is not a project name: give the names of top-level requirements of the cache '
-                              '(such as requests), without versions or extras' % (option, name))
+def parse_package(option, text):
+    """(PEP 503 name, the requirement text or None for a bare name) of one item of a packages option."""
+    match = _REQUIREMENT.match(text or '')
+    if not match:
+        raise AirgapError('%s: %r is neither a project name nor a requirement: give the names of top-level requirements '
+                          'of the cache (such as requests), or the requirements as the cache was built from them '
+                          '(such as requests>=2.31)' % (option, text))
+    return normalise_name(match.group(1)), text.strip() if match.group(2).strip() else None
+
+
+def same_requirement(one, other):
+    """True when two requirement texts differ only in whitespace and in how the project name is spelled."""
+    def canonical(text):
+        match = _REQUIREMENT.match(text)
+        if not match:
+            return re.sub(r'\s+', '', text)
+        return normalise_name(match.group(1)) + re.sub(r'\s+', '', match.group(2) or '')
+    return canonical(one) == canonical(other)
 
 
 class Request:
@@ -72,9 +89,10 @@ class Request:
                  compile_bytecode=True, break_system_packages=False, check_mode=False, tmpdir=None, trusted_keys=None):
         if virtualenv:
             check_directory_to_write('virtualenv', virtualenv)
-        check_package_names('packages', packages or [])
+        parsed = [parse_package('packages', p) for p in (packages or [])]
         self.cache = os.path.abspath(cache)
-        self.packages = [normalise_name(p) for p in (packages or [])]
+        self.packages = [name for name, _requirement in parsed]
+        self.requirements = [requirement for _name, requirement in parsed if requirement]
         self.virtualenv = os.path.abspath(virtualenv) if virtualenv else None
         self.python = python
         self.state = state
@@ -126,6 +144,14 @@ class PipOffline:
 
     def _candidates(self):
         """{name: [artifacts]} for every name in the closure of the selected top-level requirements."""
+        for requirement in self.request.requirements:
+            recorded = [t.requirement for t in self.manifest.requirements]
+            if not any(same_requirement(requirement, other) for other in recorded):
+                raise VerificationError(
+                    'packages: the cache %s was not built for the requirement %r (it was built for %s); nothing was '
+                    'installed. Give the requirement as the cache was built from it, or its project name alone.'
+                    % (self.request.cache, requirement, ', '.join(repr(r) for r in recorded) or 'no requirement'),
+                    requirement=requirement)
         selected = self.manifest.artifacts_for(self.request.packages)
         tops = [t for t in self.manifest.requirements if not self.request.packages or t.name in self.request.packages]
         names = set()

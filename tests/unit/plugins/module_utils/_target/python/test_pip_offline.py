@@ -19,7 +19,7 @@ from ansible_collections.airgap.packages.plugins.module_utils._target.python imp
 from ansible_collections.airgap.packages.plugins.module_utils._common.scripts import interpreter_probe
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.scripts import script_source, wheeltags
-from ansible_collections.airgap.packages.plugins.module_utils._common.errors import InstallError, ManifestError, VerificationError
+from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError, InstallError, ManifestError, VerificationError
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
 
@@ -60,11 +60,14 @@ def wheel(cache, filename, content=None):
 
 
 def make_cache(tmp_path, files=('app-1.0-py3-none-any.whl', 'lib-2.0-py3-none-any.whl', 'pip-26.3-py3-none-any.whl'),
-               tops=(('app', ['app', 'lib']),)):
+               tops=(('app', ['app', 'lib']),), requirement=None):
+    """A cache of files; tops are (name, closure); requirement is the first top's text as the user wrote it."""
     cache = tmp_path / 'cache'
     cache.mkdir(parents=True)
     artifacts = [wheel(cache, f) for f in files]
-    manifest = Manifest('python', {'key': 'k'}, [TopLevel(name, name, closure) for name, closure in tops], artifacts)
+    requirements = [TopLevel(requirement if requirement and index == 0 else name, name, closure)
+                    for index, (name, closure) in enumerate(tops)]
+    manifest = Manifest('python', {'key': 'k'}, requirements, artifacts)
     write_manifest(str(cache), manifest)
     return cache
 
@@ -330,6 +333,27 @@ def test_unknown_package_names_the_requirements_the_cache_has(tmp_path):
 def test_package_names_are_compared_normalised(tmp_path, existing_venv):
     target = FakeTarget({'app': '1.0', 'lib': '2.0'})
     assert run(make_cache(tmp_path), target, packages=['APP'])['changed'] is False
+
+
+def test_a_requirement_as_the_cache_was_built_from_it_selects_its_project(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, requirement='app>=1.0')
+    target = FakeTarget({'app': '1.0', 'lib': '2.0'})
+    assert run(cache, target, packages=['App >= 1.0'])['changed'] is False
+
+
+def test_a_requirement_the_cache_was_not_built_for_is_refused_naming_what_it_was_built_for(tmp_path, existing_venv):
+    cache = make_cache(tmp_path, requirement='app>=1.0')
+    target = FakeTarget()
+    with pytest.raises(VerificationError) as caught:
+        run(cache, target, packages=['app>=2'])
+    assert "was not built for the requirement 'app>=2' (it was built for 'app>=1.0')" in caught.value.msg
+    assert target.commands == []
+
+
+@pytest.mark.parametrize('text', ['pkg>>1', 'a b', '-e .', '', 'pkg[extra'])
+def test_an_item_that_is_neither_a_name_nor_a_requirement_is_refused(tmp_path, text):
+    with pytest.raises(AirgapError, match='is neither a project name nor a requirement'):
+        run(make_cache(tmp_path), FakeTarget(), packages=[text])
 
 
 def test_equal_versions_spelled_differently_are_converged(tmp_path, existing_venv):
