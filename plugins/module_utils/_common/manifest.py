@@ -246,20 +246,34 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+# The sha256 of each file this process has read, by the file's identity and change time: a run that checks one
+# file several times (host_state asks of each environment, gem_offline plans again under its lock) reads it once.
+# Any write, rename over it or chmod changes st_ctime_ns, which no user can set back, so a changed file is read again.
+_HASHED = {}
+
+
+def _sha256_once(path, status):
+    key = (os.path.abspath(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    if key not in _HASHED:
+        _HASHED[key] = sha256_file(path)
+    return _HASHED[key]
+
+
 def artifact_problem(cache_dir, artifact, check_sha256=True):
     """Why a cached artifact cannot be trusted, or None when its size and sha256 (or, without check_sha256, only its
     size) match the manifest."""
     path = os.path.join(cache_dir, artifact.filename)
     try:
-        size = os.path.getsize(path)
+        status = os.stat(path)
     except OSError:
         return {'file': path, 'problem': 'missing', 'expected_size': artifact.size, 'expected_sha256': artifact.sha256}
+    size = status.st_size
     if size != artifact.size:
         return {'file': path, 'problem': 'size mismatch', 'expected_size': artifact.size, 'actual_size': size,
                 'expected_sha256': artifact.sha256}
     if not check_sha256:
         return None
-    actual = sha256_file(path)
+    actual = _sha256_once(path, status)
     if actual != artifact.sha256:
         return {'file': path, 'problem': 'sha256 mismatch', 'expected_sha256': artifact.sha256, 'actual_sha256': actual,
                 'size': size}

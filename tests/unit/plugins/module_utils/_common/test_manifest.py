@@ -134,3 +134,26 @@ def test_a_manifest_entry_of_the_wrong_shape_is_refused_naming_the_field_and_the
 def test_a_well_formed_entry_is_read_as_written():
     data = {'schema': 1, 'ecosystem': 'python', 'environment': {'key': 'k'}, 'requirements': [], 'artifacts': [GOOD_ENTRY]}
     assert Manifest.from_dict(data).artifacts[0].to_dict()['filename'] == GOOD_ENTRY['filename']
+
+
+def test_a_file_checked_twice_in_one_run_is_read_once(tmp_path, monkeypatch):
+    from ansible_collections.airgap.packages.plugins.module_utils._common import manifest
+    reads = []
+    real = manifest.sha256_file
+    monkeypatch.setattr(manifest, 'sha256_file', lambda path: reads.append(path) or real(path))
+    good = artifact(str(tmp_path), 'twice')
+    verify_artifacts(str(tmp_path), [good])
+    verify_artifacts(str(tmp_path), [good])
+    assert reads == [str(tmp_path / good.filename)]
+
+
+def test_a_file_altered_in_place_between_two_checks_is_read_again_even_with_its_old_mtime(tmp_path):
+    good = artifact(str(tmp_path), 'sneaky')
+    path = str(tmp_path / good.filename)
+    verify_artifacts(str(tmp_path), [good])
+    before = os.stat(path)
+    with open(path, 'r+b') as handle:
+        handle.write(b'X')
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(VerificationError, match='sneaky-1.0-py3-none-any.whl: sha256 .*: altered'):
+        verify_artifacts(str(tmp_path), [good])
