@@ -12,11 +12,11 @@ import shutil
 import stat
 import sys
 
-from ..._common.scripts import interpreter_probe, script_source
-
 from . import wheel_check
 from ..._common import process
 from ..._common.errors import AirgapError, InstallError
+from ..._common.scripts import interpreter_probe, script_source
+
 
 def clean_environment(environ=None):
     """The environment for every installer command: no PIP_*, UV_*, PYTHON* influence, no pip config files."""
