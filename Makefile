@@ -61,10 +61,17 @@ test: bootstrap
 unit: venv
 	$(PYTEST) tests/unit -q
 
+# Every controller Python that ansible-core 2.19 supports; an interpreter not on PATH is looked for where pyenv keeps it.
+SANITY_PYTHONS := 3.11 3.12 3.13
 sanity: venv
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_COPY)
 	@git ls-files --cached --others --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(SANITY_COPY)
-	cd $(SANITY_COPY) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	@for version in $(SANITY_PYTHONS); do \
+	  found=$$(command -v python$$version || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version*/bin/python$$version 2>/dev/null | tail -1 || true); \
+	  if [ -z "$$found" ]; then echo "sanity: python$$version not found; install it (for example pyenv install $$version) or run make sanity SANITY_PYTHONS=..." >&2; exit 1; fi; \
+	  echo "== ansible-test sanity on Python $$version ($$found)"; \
+	  (cd $(SANITY_COPY) && PATH="$$(dirname $$found):$$PATH" $(BIN)/ansible-test sanity --venv --python $$version --color no) || exit 1; \
+	done
 
 lint: venv
 	$(BIN)/ansible-lint --profile production --nocolor

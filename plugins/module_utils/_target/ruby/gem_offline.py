@@ -17,6 +17,7 @@ from . import gem_check
 from . import gem_plan
 
 from . import gem_target
+from ..._common import process
 from ..._common.errors import AirgapError, InstallError
 from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir
 from .gem_plan import check_gem_name
@@ -58,7 +59,7 @@ class _Plan:
 class GemOffline:
     """One run of gem_offline against one install dir."""
 
-    def __init__(self, request, environ=None, check_mode=False, runner=gem_target.run_process):
+    def __init__(self, request, environ=None, check_mode=False, runner=process.run):
         self.request = request
         self.environ = dict(os.environ if environ is None else environ)
         self.check_mode = check_mode

@@ -12,9 +12,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections import namedtuple
 
+from ..._common import process
 from ..._common.errors import AirgapError, InstallError
 from .gem_plan import InstalledGem, Toolchain
 
@@ -30,8 +30,6 @@ STAGING_PREFIX = '.airgap-staging-'
 # Variables through which a target's own configuration could redirect gem or the extension build:
 # gem sources and paths (GEM_*, .gemrc via HOME/XDG), preloaded code (RUBYOPT, RUBYLIB, Bundler)
 # and the install root of compiled extensions (DESTDIR).
-_SCRUB_PREFIXES = ('GEM_', 'RUBYGEMS_', 'BUNDLE_', 'BUNDLER_', 'XDG_')
-_SCRUB_NAMES = ('GEMRC', 'RUBYOPT', 'RUBYLIB', 'RUBYSHELL', 'DESTDIR', 'RB_USER_INSTALL')
 
 # The probe: one ruby run, no `gem` command, nothing written. ARGV: mode (dir|user|default),
 # the dir (for mode dir), then gem platforms to match against this ruby.
@@ -106,24 +104,9 @@ end
 '''
 
 
-def run_process(argv, env, cwd=None):
-    """Run argv (never a shell) with exactly env; stdin closed so nothing can prompt. Returns (rc, out, err)."""
-    try:
-        process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, close_fds=True)
-    except OSError as exc:
-        raise InstallError('cannot run %s: %s' % (argv[0], exc.strerror or exc), command=argv)
-    out, err = process.communicate()
-    return process.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
-
-
 def clean_environment(base_env):
     """base_env without what could redirect RubyGems, with a UTF-8 locale so Ruby reads gem files alike everywhere."""
-    env = dict((k, v) for k, v in base_env.items()
-               if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES)
-    env['LC_ALL'] = 'C.UTF-8'
-    env['LANG'] = 'C.UTF-8'
-    return env
+    return process.clean_environment(process.RUBY_TOOL_VARIABLES, base_env, LC_ALL='C.UTF-8', LANG='C.UTF-8')
 
 
 def gem_environment(base_env, gem_home, gem_path, home, gemrc):
@@ -181,7 +164,7 @@ def locate_gem(executable, path_env):
                       % (gem, first.strip()))
 
 
-def probe(command, base_env, install_dir=None, user_install=False, platforms=(), runner=run_process):
+def probe(command, base_env, install_dir=None, user_install=False, platforms=(), runner=process.run):
     """Installed specifications of an install dir and what this ruby needs to know, from one `ruby -e` run."""
     if install_dir:
         mode, directory = 'dir', install_dir
@@ -216,7 +199,7 @@ def failed_gem_files(output):
     return re.findall(r'Error installing (.+?):\s*$', output, re.MULTILINE)
 
 
-def stage_install(command, base_env, staging, install_dir, files, document=False, runner=run_process):
+def stage_install(command, base_env, staging, install_dir, files, document=False, runner=process.run):
     """Install exact gem files into staging (a private tree beside nothing else) with gem, strictly locally.
 
     Dependencies were resolved when the cache was built and are already in files (or in the
@@ -248,7 +231,7 @@ def stage_install(command, base_env, staging, install_dir, files, document=False
     return root
 
 
-def uninstall(command, base_env, staging, install_dir, bindir, full_names, runner=run_process):
+def uninstall(command, base_env, staging, install_dir, bindir, full_names, runner=process.run):
     """Remove exact installed specifications (full names) from install_dir with RubyGems' uninstaller."""
     if not full_names:
         return
