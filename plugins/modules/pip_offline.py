@@ -86,7 +86,7 @@ options:
   packages:
     description:
       - Top-level requirements of the manifest to install (or remove), each with its dependency
-        closure as recorded in the manifest: a project name (V(requests)), compared PEP 503
+        closure as recorded in the manifest. Each is a project name (V(requests)), compared PEP 503
         normalised, or a requirement exactly as the cache was built from it (V(requests>=2.31),
         whitespace aside), which must be one the manifest records.
       - When omitted, all top-level requirements of the manifest.
