@@ -25,6 +25,10 @@ requirements:
   - With O(trusted_keys), the pointer and the manifest must be signed by a trusted key, and a pointer older
     than one this node already followed (a replay) is refused; the sequence followed is kept under O(dest).
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_none
+  - airgap.packages.attributes.store_group
   - airgap.packages.store
   - airgap.packages.signing.trust
 options:
@@ -61,15 +65,11 @@ options:
     default: 2
 attributes:
   check_mode:
-    support: full
-    description: Reads the pointer and, when the node lacks the cache, the manifest; reports what would be downloaded.
+    details: Reads the pointer and, when the node lacks the cache, the manifest; reports what would be downloaded.
   diff_mode:
-    support: none
-    description: Nothing to show beyond the digest and the files downloaded.
+    details: Nothing to show beyond the digest and the files downloaded.
   platform:
-    support: full
-    platforms: posix
-    description: Any POSIX host with Python 3; boto3 for C(s3://) stores.
+    details: Any POSIX host with Python 3; boto3 for C(s3://) stores.
 author:
   - airgap.packages maintainers (@airgap-packages)
 """
@@ -185,6 +185,28 @@ filesystems:
   returned: failure, when the filesystem lacks space
   type: list
   elements: dict
+  contains:
+    mount_point:
+      description: Mount point of the filesystem.
+      type: str
+      returned: always
+      sample: /var/cache
+    holds:
+      description: What the task would write there.
+      type: list
+      elements: str
+      returned: always
+      sample: [the staging directory /var/cache/airgap-packages/python]
+    required_bytes:
+      description: Bytes required there, counted in whole blocks.
+      type: int
+      returned: always
+      sample: 73400320
+    available_bytes:
+      description: Bytes available there.
+      type: int
+      returned: always
+      sample: 1048576
   sample: [{mount_point: /var/cache, holds: [the staging directory /var/cache/airgap-packages/python],
             required_bytes: 73400320, available_bytes: 1048576}]
 """

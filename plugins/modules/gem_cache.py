@@ -35,6 +35,10 @@ author:
 requirements:
   - Ruby with RubyGems on the controller (C(ruby) in C(PATH)).
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_full
+  - airgap.packages.attributes.action
   - airgap.packages.signing
   - airgap.packages.signing.trust
 options:
@@ -112,19 +116,15 @@ options:
 attributes:
   action:
     support: full
-    description: An action plugin reports a current cache without running the module when the task runs
+    details: An action plugin reports a current cache without running the module when the task runs
       on a local connection without become or environment; otherwise it runs the module.
   check_mode:
-    support: full
-    description: Resolves against the sources (unless the cache already answers the request) and
+    details: Resolves against the sources (unless the cache already answers the request) and
       reports the files to add, remove and prune, without fetching or writing anything.
   diff_mode:
-    support: full
-    description: Shows the gem file names before and after, per cache directory.
+    details: Shows the gem file names before and after, per cache directory.
   platform:
-    support: full
-    description: The controller, with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
-    platforms: posix
+    details: The controller, with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
 notes:
   - Runs on the controller (C(delegate_to) the controller, or C(hosts) C(localhost)). Needs Ruby
     with RubyGems there (tested with Ruby 3.1 and RubyGems 3.3); that one Ruby resolves for every
@@ -163,9 +163,11 @@ EXAMPLES = r'''
   airgap.packages.gem_cache:
     gems: [internal_tool]
     sources:
-      - "https://ci:{{ vault_gem_token }}@gems.example.com/private/"
+      - "https://ci:{{ gem_token }}@gems.example.com/private/"
       - https://rubygems.org/
     dest: /srv/airgap/ruby
+  vars:
+    gem_token: "{{ lookup('ansible.builtin.env', 'GEM_SOURCE_TOKEN') }}"
 '''
 
 RETURN = r'''
@@ -183,56 +185,93 @@ caches:
     key:
       description: The environment key; also the name of the cache directory.
       type: str
+      returned: always
       sample: ruby-3.1.0-x86_64-linux
     path:
       description: The cache directory, C(<dest>/<key>).
       type: str
+      returned: always
       sample: /srv/airgap/ruby/ruby-3.1.0-x86_64-linux
     manifest:
       description: Path of the cache's C(manifest.json).
       type: str
+      returned: always
       sample: /srv/airgap/ruby/ruby-3.1.0-x86_64-linux/manifest.json
     digest:
       description:
         - sha256 of the manifest's canonical JSON, the idempotency key that names the shipped copy.
         - In check mode with changes pending, the digest of the current manifest (null when there is none).
       type: str
+      returned: always
       sample: 3f0c9c1e5d2b7a8e4f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a
     environment:
       description: The manifest's environment (C(key), C(platform), and C(ruby_version), C(abi_version),
         C(rubygems_version) when known).
       type: dict
+      returned: always
       sample: {key: ruby-3.1.0-x86_64-linux, platform: x86_64-linux, ruby_version: 3.1.2, abi_version: 3.1.0}
+      contains:
+        key:
+          description: The environment key.
+          type: str
+          returned: always
+          sample: ruby-3.1.0-x86_64-linux
+        platform:
+          description: The Ruby platform the cache is for, V(ruby) for source gems only.
+          type: str
+          returned: always
+          sample: x86_64-linux
+        ruby_version:
+          description: The target's Ruby version.
+          type: str
+          returned: when the platform is a dict with a Ruby version, as the C(ruby) facts of M(airgap.packages.platform_facts) are
+          sample: 3.1.2
+        abi_version:
+          description: The target's Ruby ABI version, the directory gems install under.
+          type: str
+          returned: when the platform is a dict with a Ruby version, as the C(ruby) facts of M(airgap.packages.platform_facts) are
+          sample: 3.1.0
+        rubygems_version:
+          description: The target's RubyGems version.
+          type: str
+          returned: when the platform is a dict with a RubyGems version
+          sample: 3.3.15
     gems:
       description: The gem files the manifest lists (after the run, or as planned in check mode).
       type: list
+      returned: always
       elements: str
       sample: [airgap_chain_a-1.0.0.gem, nokogiri-1.15.5-x86_64-linux.gem]
     native:
       description: Names of the gems with native extensions (to be compiled on the target).
       type: list
+      returned: always
       elements: str
       sample: [airgap_native]
     added:
       description: Gem files that the manifest lists now and did not list before.
       type: list
+      returned: always
       elements: str
       sample: [airgap_twover-1.0.0.gem]
     removed:
       description: Gem files that the manifest no longer lists.
       type: list
+      returned: always
       elements: str
       sample: [airgap_twover-2.0.0.gem]
     fetched:
       description: Gem files downloaded by this run (or to be downloaded, in check mode); files the
         cache already held intact are reused, not fetched.
       type: list
+      returned: always
       elements: str
       sample: [airgap_twover-1.0.0.gem]
     pruned:
       description: Gem files deleted from the directory (or to be deleted, in check mode) because the
         manifest does not list them.
       type: list
+      returned: always
       elements: str
       sample: [airgap_twover-2.0.0.gem]
     signed:
@@ -243,6 +282,7 @@ caches:
     changed:
       description: Whether this cache changed.
       type: bool
+      returned: always
       sample: false
 '''
 

@@ -44,6 +44,9 @@ description:
 author:
   - airgap.packages maintainers (@airgap-packages)
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_full
   - airgap.packages.signing.trust
 options:
   cache:
@@ -111,15 +114,11 @@ options:
     default: false
 attributes:
   check_mode:
-    support: full
-    description: Probes the install dir and verifies the cache, and returns the plan without running C(gem).
+    details: Probes the install dir and verifies the cache, and returns the plan without running C(gem).
   diff_mode:
-    support: full
-    description: Shows C(name version) lines before and after for the gems the plan touches.
+    details: Shows C(name version) lines before and after for the gems the plan touches.
   platform:
-    support: full
-    description: Targets with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
-    platforms: posix
+    details: Targets with Ruby and RubyGems (tested with Ruby 3.1 and RubyGems 3.3).
 notes:
   - Runs on the target. Needs Ruby with RubyGems on the target; Python 3.8 or later standard
     library only.
@@ -134,14 +133,20 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Ship the gem cache built for this kind of host
+  airgap.packages.ship_cache:
+    src: /srv/airgap/ruby/ruby-3.1.0-x86_64-linux
+    dest: /var/cache/airgap/ruby
+  register: shipped_gems
+
 - name: Install every gem of the shipped cache into the application's GEM_HOME
   airgap.packages.gem_offline:
-    cache: /var/cache/airgap/ruby/{{ gem_manifest_digest }}
+    cache: "{{ shipped_gems.path }}"
     install_dir: /opt/app/gems
 
 - name: Install only one top-level gem (and its dependencies), removing gems the manifest does not list
   airgap.packages.gem_offline:
-    cache: /var/cache/airgap/ruby/{{ gem_manifest_digest }}
+    cache: "{{ shipped_gems.path }}"
     gems:
       - airgap_chain_a
     install_dir: /opt/app/gems
@@ -156,7 +161,7 @@ EXAMPLES = r'''
 
 - name: Remove the gems of a cache again
   airgap.packages.gem_offline:
-    cache: /var/cache/airgap/ruby/{{ gem_manifest_digest }}
+    cache: "{{ shipped_gems.path }}"
     install_dir: /opt/app/gems
     state: absent
 '''
@@ -181,7 +186,7 @@ environment_key:
   description: The environment key the cache was built for.
   returned: success
   type: str
-  sample: ruby-3.1-x86_64-linux
+  sample: ruby-3.1.0-x86_64-linux
 state:
   description: The state asked for.
   returned: success
@@ -198,20 +203,24 @@ changes:
     name:
       description: Gem name.
       type: str
+      returned: always
       sample: airgap_chain_b
     action:
       description:
         - V(install), V(upgrade), V(downgrade), V(reinstall) (same version, but another platform or an extension never built),
           V(prune) (other versions beside the pinned one removed) or V(remove).
       type: str
+      returned: always
       sample: upgrade
     before:
       description: Installed versions before, comma separated (C(VERSION-PLATFORM) for platform gems); null when absent.
       type: str
+      returned: always
       sample: 1.0.0
     after:
       description: Versions after; null when removed.
       type: str
+      returned: always
       sample: 1.1.0
   sample:
     - {name: airgap_chain_b, action: install, before: null, after: 1.1.0}
@@ -224,18 +233,22 @@ gems:
     name:
       description: Gem name.
       type: str
+      returned: always
       sample: airgap_chain_a
     action:
       description: As in RV(changes), or none.
       type: str
+      returned: always
       sample: none
     before:
       description: Installed versions before.
       type: str
+      returned: always
       sample: 1.0.0
     after:
       description: Versions after.
       type: str
+      returned: always
       sample: 1.0.0
   sample:
     - {name: airgap_chain_a, action: none, before: 1.0.0, after: 1.0.0}
@@ -252,10 +265,27 @@ kept:
   type: dict
   sample: {airgap_chain_c: [other_gem]}
 problems:
-  description: On a verification failure, one entry per bad file (file, problem, expected and actual size or sha256).
+  description:
+    - On a verification failure, one entry per bad file.
+    - A file that is missing, truncated or altered has C(expected_size), C(expected_sha256) and the actual
+      C(size) (or C(actual_size)) and C(actual_sha256); a gem for another platform has its C(platform); a gem
+      whose dependencies the cache lacks lists them in C(missing); a C(.gem) refused member by member names
+      the C(member).
   returned: failure
   type: list
   elements: dict
+  contains:
+    file:
+      description: The file at fault.
+      type: str
+      returned: always
+      sample: /var/cache/gems/airgap_chain_b-1.1.0.gem
+    problem:
+      description: What is wrong, such as C(missing), C(size mismatch), C(sha256 mismatch), C(platform mismatch),
+        C(missing dependency).
+      type: str
+      returned: always
+      sample: sha256 mismatch
   sample:
     - {file: /var/cache/gems/airgap_chain_b-1.1.0.gem, problem: sha256 mismatch, expected_sha256: 9f2c..., actual_sha256: 1a7e..., size: 4608}
 '''

@@ -24,6 +24,9 @@ description:
 author:
   - airgap.packages maintainers (@airgap-packages)
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.info_module
+  - airgap.packages.attributes.facts
   - airgap.packages.signing.trust
   - airgap.packages.platform_facts
 options:
@@ -93,19 +96,10 @@ options:
         elements: str
         default: []
 attributes:
-  check_mode:
-    support: full
-    description: Reads only; reports the same in check mode.
-  diff_mode:
-    support: none
-    description: Never changes anything, so there is nothing to diff.
   facts:
-    support: full
-    description: Returns the C(airgap_platform) fact.
+    details: Returns the C(airgap_platform) fact, as M(airgap.packages.platform_facts) does.
   platform:
-    support: full
-    platforms: posix
-    description: Linux hosts (glibc or musl).
+    details: Linux hosts (glibc or musl).
 notes:
   - Python 3.8 or newer on the host.
 seealso:
@@ -128,10 +122,21 @@ EXAMPLES = r'''
       install_dir: /opt/app/gems
   register: held
 
-- name: Ship and install only where the host is not settled on the cache built for it
+- name: Build one wheel cache per environment key of the play's hosts
+  airgap.packages.wheel_cache:
+    dest: /srv/airgap/python
+    requirements: [requests, pyyaml]
+    platforms: "{{ ansible_play_hosts | map('extract', hostvars, ['ansible_facts', 'airgap_platform', 'python']) | list }}"
+  delegate_to: localhost
+  run_once: true
+  register: built
+
+- name: Ship only where the host is not settled on the cache built for it
   airgap.packages.ship_cache:
     src: "/srv/airgap/python/{{ ansible_facts.airgap_platform.python.key }}"
     dest: /var/cache/airgap-packages/python
+  vars:
+    built_digest: "{{ (built.caches | selectattr('key', 'equalto', ansible_facts.airgap_platform.python.key) | first).digest }}"
   when: built_digest not in held.python.settled
 '''
 
@@ -145,6 +150,27 @@ ansible_facts:
       description: The fact M(airgap.packages.platform_facts) returns, gathered the same way.
       returned: always
       type: dict
+      contains:
+        key:
+          description: Combined key, C(<python key>+<ruby key>), or the Python key alone without Ruby.
+          returned: always
+          type: str
+          sample: cp311-manylinux_2_36-x86_64-5c1e3a9f+ruby-3.1.0-x86_64-linux
+        python:
+          description:
+            - The described Python interpreter, with the fields of
+              RV(airgap.packages.platform_facts#module:ansible_facts.airgap_platform.python).
+          returned: always
+          type: dict
+          sample: {interpreter: /usr/bin/python3, version: 3.11.2, key: cp311-manylinux_2_36-x86_64-5c1e3a9f}
+        ruby:
+          description:
+            - The described Ruby, with the fields of RV(airgap.packages.platform_facts#module:ansible_facts.airgap_platform.ruby),
+              or null when Ruby is absent or not gathered.
+            - Always described when O(ruby) is set.
+          returned: always
+          type: dict
+          sample: {executable: /usr/bin/ruby, version: 3.1.2, key: ruby-3.1.0-x86_64-linux}
 python:
   description: What the host holds of wheel caches.
   returned: when O(python) is set
@@ -156,7 +182,7 @@ python:
       returned: always
       sample: /var/cache/airgap-packages/python
     staged:
-      description: Digest directories under the staging root, verified or not.
+      description: Digest directories under the staging root, verified or not; none when the root is one ship_cache would refuse.
       type: list
       elements: str
       returned: always
@@ -168,10 +194,27 @@ python:
       returned: always
       sample: [0d6c3c0f6e1b0b8a9a4f1d1e1b3d2c9a8f7e6d5c4b3a29181716151413121110]
 ruby:
-  description: What the host holds of gem caches, with the same fields as RV(python).
+  description: What the host holds of gem caches.
   returned: when O(ruby) is set
   type: dict
-  sample: {stage: /var/cache/airgap-packages/ruby, staged: [], settled: []}
+  contains:
+    stage:
+      description: The staging root.
+      type: str
+      returned: always
+      sample: /var/cache/airgap-packages/ruby
+    staged:
+      description: Digest directories under the staging root, verified or not; none when the root is one ship_cache would refuse.
+      type: list
+      elements: str
+      returned: always
+      sample: [3f0c9c1e5d2b7a8e4f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a]
+    settled:
+      description: Staged digests the host is settled on (see the description).
+      type: list
+      elements: str
+      returned: always
+      sample: []
 '''
 
 import os

@@ -75,6 +75,9 @@ description:
 author:
   - airgap.packages maintainers (@airgap-packages)
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_full
   - airgap.packages.signing.trust
 options:
   cache:
@@ -149,15 +152,11 @@ options:
     default: false
 attributes:
   check_mode:
-    support: full
-    description: Reports the exact plan (and verifies the cache) without changing anything.
+    details: Reports the exact plan (and verifies the cache) without changing anything.
   diff_mode:
-    support: full
-    description: Shows the versions of the touched packages before and after.
+    details: Shows the versions of the touched packages before and after.
   platform:
-    support: full
-    platforms: posix
-    description: Linux hosts with CPython 3.8 or newer; wheel tags decide what fits.
+    details: Linux hosts with CPython 3.8 or newer; wheel tags decide what fits.
 notes:
   - Needs Python 3.8 or newer on the host; the module itself uses only the standard library.
   - Artifacts the plan does not install are not hashed, so a converged environment costs one
@@ -172,33 +171,39 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Ship the wheel cache built for this kind of host
+  airgap.packages.ship_cache:
+    src: /srv/airgap/python/cp311-manylinux_2_36-x86_64-5c1e3a9f
+    dest: /var/cache/airgap/python
+  register: shipped
+
 - name: Install every requirement of the shipped cache into the application's virtualenv
   airgap.packages.pip_offline:
-    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    cache: "{{ shipped.path }}"
     virtualenv: /opt/app/venv
 
 - name: Install only flask (and its dependencies), and remove everything else the cache does not pin
   airgap.packages.pip_offline:
-    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    cache: "{{ shipped.path }}"
     virtualenv: /opt/app/venv
     packages: [flask]
     sync: true
 
 - name: Use uv from the cache, without bytecode compilation
   airgap.packages.pip_offline:
-    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    cache: "{{ shipped.path }}"
     virtualenv: /opt/tools
     installer: uv
     compile_bytecode: false
 
 - name: Install into an existing interpreter
   airgap.packages.pip_offline:
-    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    cache: "{{ shipped.path }}"
     python: /opt/python3.11/bin/python3
 
 - name: Remove a requirement
   airgap.packages.pip_offline:
-    cache: /var/cache/airgap/python/{{ airgap_digest }}
+    cache: "{{ shipped.path }}"
     virtualenv: /opt/app/venv
     packages: [rich]
     state: absent
@@ -219,7 +224,7 @@ changes:
       returned: always
       sample: flask
     action:
-      description: One of C(install), C(upgrade), C(downgrade), C(remove).
+      description: One of C(install), C(upgrade), C(downgrade), C(reinstall) (same version, damaged install), C(remove).
       type: str
       returned: always
       sample: upgrade
@@ -307,6 +312,30 @@ broken:
       type: str
       returned: always
       sample: RECORD is missing
+problems:
+  description:
+    - Only in a result that failed verification, one entry per problem found.
+    - A file that is missing, truncated or altered has C(expected_size), C(expected_sha256) and the actual
+      C(size) (or C(actual_size)) and C(actual_sha256); a wheel for another platform has the C(tags) it is for;
+      a wheel refused member by member names the C(member); a cache built for another Python has the
+      C(field) that differs with the C(cache)'s value and the C(interpreter)'s.
+  returned: when the cache fails verification
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: Path of the file at fault.
+      type: str
+      returned: when a file is at fault
+      sample: /var/cache/airgap/python/3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8/flask-3.1.3-py3-none-any.whl
+    problem:
+      description: What is wrong, such as C(missing), C(size mismatch), C(sha256 mismatch), C(incompatible tags).
+      type: str
+      returned: always
+      sample: sha256 mismatch
+  sample:
+    - {file: /var/cache/airgap/python/3b1f.../flask-3.1.3-py3-none-any.whl, problem: sha256 mismatch,
+       expected_sha256: 9f2c..., actual_sha256: 1a7e..., size: 103140}
 space:
   description:
     - Only in a result that failed for lack of space, one entry per filesystem that is short.

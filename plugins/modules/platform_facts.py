@@ -30,21 +30,15 @@ description:
 author:
   - airgap.packages maintainers (@airgap-packages)
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.info_module
+  - airgap.packages.attributes.facts
   - airgap.packages.platform_facts
 attributes:
-  check_mode:
-    support: full
-    description: Reads only; reports the same facts in check mode.
-  diff_mode:
-    support: none
-    description: Never changes anything, so there is nothing to diff.
   facts:
-    support: full
-    description: Returns the C(airgap_platform) fact.
+    details: Returns the C(airgap_platform) fact.
   platform:
-    support: full
-    platforms: posix
-    description: Linux hosts (glibc or musl); elsewhere the sysconfig platform is the only platform tag.
+    details: Linux hosts (glibc or musl); elsewhere the sysconfig platform is the only platform tag.
 notes:
   - Python 3.8 or newer on the host.
 seealso:
@@ -135,10 +129,21 @@ ansible_facts:
               returned: always
               sample: x86_64
             libc:
-              description: C library flavour (C(glibc), C(musl) or null) and version.
+              description: C library flavour and version.
               type: dict
               returned: always
               sample: {flavor: glibc, version: '2.36'}
+              contains:
+                flavor:
+                  description: C(glibc), C(musl), or null when neither was found.
+                  type: str
+                  returned: always
+                  sample: glibc
+                version:
+                  description: Its version, C(X.Y); null when unknown.
+                  type: str
+                  returned: always
+                  sample: '2.36'
             pip_available:
               description: Whether C(pip) is importable by the interpreter.
               type: bool
@@ -149,6 +154,62 @@ ansible_facts:
               type: dict
               returned: always
               sample: {python_version: '3.11', sys_platform: linux, platform_machine: x86_64}
+              contains:
+                implementation_name:
+                  description: C(sys.implementation.name).
+                  type: str
+                  returned: always
+                  sample: 'cpython'
+                implementation_version:
+                  description: Version of the implementation.
+                  type: str
+                  returned: always
+                  sample: '3.11.2'
+                os_name:
+                  description: C(os.name).
+                  type: str
+                  returned: always
+                  sample: 'posix'
+                platform_machine:
+                  description: C(platform.machine()).
+                  type: str
+                  returned: always
+                  sample: 'x86_64'
+                platform_release:
+                  description: C(platform.release()).
+                  type: str
+                  returned: always
+                  sample: '6.1.0-18-amd64'
+                platform_system:
+                  description: C(platform.system()).
+                  type: str
+                  returned: always
+                  sample: 'Linux'
+                platform_version:
+                  description: C(platform.version()).
+                  type: str
+                  returned: always
+                  sample: '#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)'
+                python_full_version:
+                  description: C(platform.python_version()).
+                  type: str
+                  returned: always
+                  sample: '3.11.2'
+                platform_python_implementation:
+                  description: C(platform.python_implementation()).
+                  type: str
+                  returned: always
+                  sample: 'CPython'
+                python_version:
+                  description: Python C(X.Y).
+                  type: str
+                  returned: always
+                  sample: '3.11'
+                sys_platform:
+                  description: C(sys.platform).
+                  type: str
+                  returned: always
+                  sample: 'linux'
             key:
               description: The Python environment key; M(airgap.packages.wheel_cache) names a cache directory after it.
               type: str
@@ -190,7 +251,7 @@ ansible_facts:
               returned: when Ruby is present
               sample: 3.3.15
             key:
-              description: The Ruby environment key (see C(ruby_environment_key) in module_utils/_common/platform_info.py).
+              description: The Ruby environment key, C(ruby-<abi_version>-<platform>); M(airgap.packages.gem_cache) names a cache directory after it.
               type: str
               returned: when Ruby is present
               sample: ruby-3.1.0-x86_64-linux

@@ -26,6 +26,10 @@ requirements:
   - With O(signing_key), each manifest's signature is stored beside it before any pointer names it, and each
     pointer carries its own signature; nodes with C(trusted_keys) then accept nothing else.
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_none
+  - airgap.packages.attributes.store_group
   - airgap.packages.store
   - airgap.packages.signing
 options:
@@ -47,15 +51,11 @@ options:
     default: []
 attributes:
   check_mode:
-    support: full
-    description: Reports what would be uploaded and which pointers would move, without writing.
+    details: Reports what would be uploaded and which pointers would move, without writing.
   diff_mode:
-    support: none
-    description: RV(pointers) shows each pointer's previous and new digest.
+    details: No diff is returned; RV(pointers) shows each pointer's previous and new digest.
   platform:
-    support: full
-    platforms: posix
-    description: The host holding the caches; boto3 for C(s3://) stores.
+    details: The host holding the caches; boto3 for C(s3://) stores.
 author:
   - airgap.packages maintainers (@airgap-packages)
 """

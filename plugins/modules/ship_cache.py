@@ -20,6 +20,10 @@ description:
     M(airgap.packages.gem_cache) with C(signing_key)) travels with it; with O(trusted_keys) the target
     refuses a cache whose manifest a trusted key did not sign, before it is renamed into place.
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_none
+  - airgap.packages.attributes.action
   - airgap.packages.signing.trust
 options:
   src:
@@ -76,30 +80,38 @@ options:
     type: list
     elements: int
 attributes:
+  action:
+    support: full
+    details: The action plugin reads the manifest and checks the cache on the controller, asks the target
+      for the digest, and sends the archive only when the target lacks it.
   check_mode:
-    support: full
-    description: Reports whether the cache would be shipped and what would be pruned, without acting.
+    details: Reports whether the cache would be shipped and what would be pruned, without acting.
   diff_mode:
-    support: none
-    description: Nothing to show beyond the digest and the bytes sent.
+    details: Nothing to show beyond the digest and the bytes sent.
   platform:
-    support: full
-    platforms: posix
-    description: Any POSIX host with Python; the controller side needs the cache directory.
+    details: Any POSIX host with Python; the controller side needs the cache directory.
 author:
   - airgap.packages maintainers (@airgap-packages)
 """
 
 EXAMPLES = r"""
+- name: Describe the host and tell which staged wheel caches it is settled on
+  airgap.packages.host_state:
+    python:
+      stage: /var/cache/airgap-packages/python
+      environments:
+        - virtualenv: /opt/app/venv
+  register: held
+
 - name: Ship the wheel cache of this host's environment key
   airgap.packages.ship_cache:
-    src: "/srv/airgap/python/{{ airgap_platform.python.key }}"
+    src: "/srv/airgap/python/{{ ansible_facts.airgap_platform.python.key }}"
     dest: /var/cache/airgap-packages/python
   register: shipped
 
 - name: Ship it unless host_state found the host settled on it (then the target is not even asked)
   airgap.packages.ship_cache:
-    src: "/srv/airgap/python/{{ airgap_platform.python.key }}"
+    src: "/srv/airgap/python/{{ ansible_facts.airgap_platform.python.key }}"
     dest: /var/cache/airgap-packages/python
     settled: "{{ held.python.settled }}"
 
@@ -112,14 +124,21 @@ EXAMPLES = r"""
 RETURN = r"""
 path:
   description: Directory on the target that holds the verified cache.
-  returned: success
+  returned: success, except in check mode for a cache not built yet
   type: str
   sample: /var/cache/airgap-packages/python/3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
 digest:
   description: sha256 of the cache's canonical manifest.
-  returned: success
+  returned: success, except in check mode for a cache not built yet
   type: str
   sample: 3b1f0c0e6f3d9c7b4e1f3f4b2a8c5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8
+present:
+  description:
+    - Whether the target holds the verified cache at the end of the task.
+    - In check mode, whether it held it already; false when it would be shipped.
+  returned: success, except in check mode for a cache not built yet
+  type: bool
+  sample: true
 shipped:
   description: Whether the cache was (or in check mode would be) sent.
   returned: success
@@ -137,7 +156,7 @@ archive_bytes:
   sample: 5242880
 settled:
   description: Whether the answer came from O(settled), without asking the target.
-  returned: success
+  returned: success, except in check mode for a cache not built yet
   type: bool
   sample: false
 pruned:
@@ -146,7 +165,7 @@ pruned:
       included (the link itself is removed, never its target).
     - Staged digests beyond O(keep), and the unpacking directories (C(.incoming-*)) of runs that are gone; a
       run in progress holds the staging lock, and its directory is left to it.
-  returned: success
+  returned: success, except in check mode for a cache not built yet
   type: list
   elements: str
   sample: []
@@ -154,15 +173,68 @@ removed_archives:
   description:
     - Archives that earlier runs, killed between sending and receiving, left in the remote temp dirs of the
       target; removed once no process holds them open and nothing wrote to them for 10 minutes.
-  returned: success
+  returned: success, except in check mode for a cache not built yet
   type: list
   elements: str
   sample: []
+problems:
+  description: When the cache on the controller is incomplete, one entry per file that is missing or has the wrong size.
+  returned: failure, when the cache on the controller is incomplete
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: Path of the file on the controller.
+      type: str
+      returned: always
+      sample: /srv/airgap/python/cp311-manylinux_2_36-x86_64-5c1e3a9f/six-1.17.0-py2.py3-none-any.whl
+    problem:
+      description: C(missing) or C(size mismatch).
+      type: str
+      returned: always
+      sample: size mismatch
+    expected_size:
+      description: The size the manifest lists.
+      type: int
+      returned: always
+      sample: 11053
+    actual_size:
+      description: The size of the file.
+      type: int
+      returned: when the file is there
+      sample: 4096
+    expected_sha256:
+      description: The sha256 the manifest lists.
+      type: str
+      returned: always
+      sample: 4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274
 filesystems:
   description: When the free space check fails, every filesystem checked, with what it holds and the bytes required and available.
   returned: failure, when a filesystem lacks space
   type: list
   elements: dict
+  contains:
+    mount_point:
+      description: Mount point of the filesystem.
+      type: str
+      returned: always
+      sample: /var/cache
+    holds:
+      description: What the task would write there.
+      type: list
+      elements: str
+      returned: always
+      sample: [the staging directory /var/cache/airgap-packages/python]
+    required_bytes:
+      description: Bytes required there, counted in whole blocks.
+      type: int
+      returned: always
+      sample: 73400320
+    available_bytes:
+      description: Bytes available there.
+      type: int
+      returned: always
+      sample: 1048576
   sample: [{mount_point: /var/cache, holds: [the staging directory /var/cache/airgap-packages/python],
             required_bytes: 73400320, available_bytes: 1048576}]
 """

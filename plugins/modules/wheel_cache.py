@@ -37,6 +37,10 @@ requirements:
   - packaging and resolvelib on the controller (both come with ansible-core).
   - pip in the controller's Python, only to build sdists.
 extends_documentation_fragment:
+  - airgap.packages.attributes
+  - airgap.packages.attributes.check_mode_full
+  - airgap.packages.attributes.diff_mode_full
+  - airgap.packages.attributes.action
   - airgap.packages.signing
   - airgap.packages.signing.trust
 options:
@@ -133,18 +137,14 @@ options:
 attributes:
   action:
     support: full
-    description: An action plugin reports a current cache without running the module when the task runs
+    details: An action plugin reports a current cache without running the module when the task runs
       on a local connection without become or environment; otherwise it runs the module.
   check_mode:
-    support: full
-    description: Resolves (when the inputs changed) and reports the planned files without writing anything.
+    details: Resolves (when the inputs changed) and reports the planned files without writing anything.
   diff_mode:
-    support: full
-    description: Shows the artifact file names before and after, per cache directory.
+    details: Shows the artifact file names before and after, per cache directory.
   platform:
-    support: full
-    platforms: posix
-    description: Linux or another POSIX controller or build host; the targets described can be any platform.
+    details: Linux or another POSIX controller or build host; the targets described can be any platform.
 notes:
   - The closure of each top-level requirement is recorded in the manifest, so that the target
     needs no C(packaging) to install a subset.
@@ -158,7 +158,6 @@ seealso:
 EXAMPLES = r'''
 - name: Describe the targets
   airgap.packages.platform_facts:
-  register: described
 
 - name: Build one wheel cache per kind of target
   airgap.packages.wheel_cache:
@@ -175,12 +174,15 @@ EXAMPLES = r'''
 - name: Build for a platform no host here has, from a private index
   airgap.packages.wheel_cache:
     dest: /srv/airgap/python
-    requirements_files: [requirements.txt]
-    constraints_files: [constraints.txt]
+    requirements_files: ["{{ playbook_dir }}/requirements.txt"]
+    constraints_files: ["{{ playbook_dir }}/constraints.txt"]
     platforms:
       - {version: "3.9.18", arch: aarch64, libc: {flavor: glibc, version: "2.31"}}
     index_url: "https://{{ index_user }}:{{ index_password }}@pypi.internal.example/simple/"
     pylock: true
+  vars:
+    index_user: ci
+    index_password: "{{ lookup('ansible.builtin.env', 'PYPI_INTERNAL_TOKEN') }}"
 '''
 
 RETURN = r'''
@@ -248,7 +250,7 @@ caches:
     signed:
       description: Whether this task wrote (or in check mode would write) the manifest's signature, C(manifest.json.sig).
       type: bool
-      returned: when O(signing_key) is set
+      returned: when O(signing_key) is set, except in check mode for a cache not built yet
       sample: false
     changed:
       description: Whether this cache changed (or would, in check mode).
