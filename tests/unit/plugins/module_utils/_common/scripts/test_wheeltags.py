@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from packaging import tags as packaging_tags
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.scripts import wheeltags
 
@@ -81,9 +82,6 @@ def test_pypy_tags_use_pp3_for_the_interpreter_none_any_tag():
     tags = wheeltags.tags_for('pypy', (3, 10), ['pypy310_pp73'], ['linux_x86_64'], interpreter_version='310')
     assert tags[0] == 'pp310-pypy310_pp73-linux_x86_64'
     assert 'pp3-none-any' in tags and 'py3-none-any' in tags
-
-
-packaging_tags = pytest.importorskip('packaging.tags')
 
 
 @pytest.mark.parametrize('version,abis,platforms', [
