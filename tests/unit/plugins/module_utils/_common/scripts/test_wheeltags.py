@@ -107,5 +107,6 @@ def test_describe_interpreter_runs_as_a_standalone_script():
     completed = subprocess.run([sys.executable, wheeltags.__file__], stdout=subprocess.PIPE, check=True)
     description = json.loads(completed.stdout)
     assert description['tags'] == wheeltags.supported_tags()
+    assert set(description['tags']) == set(str(tag) for tag in packaging_tags.sys_tags())
     assert description['marker_environment']['python_version'] == '%d.%d' % sys.version_info[:2]
     assert description['implementation'] == sys.implementation.name
