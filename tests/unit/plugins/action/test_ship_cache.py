@@ -4,6 +4,7 @@
 
 import hashlib
 import os
+import tarfile
 
 import pytest
 
@@ -25,8 +26,13 @@ def test_the_archive_size_told_before_sending_is_the_size_of_the_archive_sent(tm
         artifacts.append(Artifact(filename, 'pkg%d' % index, '1.0', size, hashlib.sha256(payload).hexdigest()))
     write_manifest(str(src), Manifest('python', {'key': 'k'}, [], artifacts))
     manifest = load_manifest(str(src))
-    expected = archive_size(str(src), archive_names(str(src), manifest))
-    assert write_archive(str(src), manifest, str(tmp_path / 'sent.tar')) == expected
+    told = archive_size(str(src), archive_names(str(src), manifest))
+    sent = tmp_path / 'sent.tar'
+    assert write_archive(str(src), manifest, str(sent)) == told
+    # The file on disk, not only write_archive's own answer, has that size and holds the manifest and every artifact.
+    assert sent.stat().st_size == told and told % tarfile.RECORDSIZE == 0
+    with tarfile.open(str(sent)) as archive:
+        assert sorted(archive.getnames()) == sorted(['manifest.json'] + [a.filename for a in artifacts])
 
 
 @pytest.mark.parametrize('dest', ['relative/stage', 'stage', ''])

@@ -45,6 +45,10 @@ def test_written_manifest_reads_back_with_the_same_digest(tmp_path):
     written = manifest_of([artifact(str(tmp_path), 'a')], [TopLevel('a>=1', 'a', [])])
     digest = write_manifest(str(tmp_path), written)
     assert load_manifest(str(tmp_path)).digest == digest == written.digest
+    # The digest is the sha256 of the canonical JSON (sorted keys, no spaces, ASCII) of what the file says.
+    with open(str(tmp_path / 'manifest.json'), 'rb') as handle:
+        canonical = json.dumps(json.load(handle), sort_keys=True, separators=(',', ':'), ensure_ascii=True).encode('ascii')
+    assert digest == hashlib.sha256(canonical).hexdigest()
 
 
 def test_manifest_of_another_schema_is_refused_with_the_remedy(tmp_path):

@@ -86,7 +86,12 @@ def test_ruby_probe_output_is_parsed():
 def test_ruby_probe_runs_on_this_ruby():
     out = subprocess.run(['ruby', '-e', platform_info.RUBY_PROBE], stdout=subprocess.PIPE, check=True).stdout
     ruby = platform_info.parse_ruby_probe('ruby', out.decode())
-    assert ruby['key'].startswith('ruby-%s-' % ruby['abi_version'])
+    # What this Ruby says of itself, asked separately.
+    said = subprocess.run(['ruby', '-e', 'puts RUBY_VERSION, RbConfig::CONFIG["ruby_version"], Gem::Platform.local.to_s, Gem::VERSION'],
+                          stdout=subprocess.PIPE, check=True).stdout.decode().split()
+    version, abi_version, gem_platform, rubygems = said
+    assert ruby == {'executable': 'ruby', 'version': version, 'abi_version': abi_version, 'engine': 'ruby', 'platform': gem_platform,
+                    'rubygems_version': rubygems, 'key': 'ruby-%s-%s' % (abi_version, gem_platform)}
 
 
 @pytest.mark.parametrize('version', ['3.9', '3', '3.9.', 'three'])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from packaging import tags as packaging_tags
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.scripts import wheeltags
 
@@ -83,9 +84,6 @@ def test_pypy_tags_use_pp3_for_the_interpreter_none_any_tag():
     assert 'pp3-none-any' in tags and 'py3-none-any' in tags
 
 
-packaging_tags = pytest.importorskip('packaging.tags')
-
-
 @pytest.mark.parametrize('version,abis,platforms', [
     ((3, 9), ['cp39'], ['manylinux_2_31_aarch64', 'manylinux2014_aarch64', 'linux_aarch64']),
     ((3, 13), ['cp313'], ['manylinux_2_17_x86_64', 'linux_x86_64']),
@@ -109,5 +107,6 @@ def test_describe_interpreter_runs_as_a_standalone_script():
     completed = subprocess.run([sys.executable, wheeltags.__file__], stdout=subprocess.PIPE, check=True)
     description = json.loads(completed.stdout)
     assert description['tags'] == wheeltags.supported_tags()
+    assert set(description['tags']) == set(str(tag) for tag in packaging_tags.sys_tags())
     assert description['marker_environment']['python_version'] == '%d.%d' % sys.version_info[:2]
     assert description['implementation'] == sys.implementation.name

@@ -8,13 +8,10 @@ import random
 import sys
 
 import pytest
+from packaging.version import InvalidVersion, Version
 
 from ansible_collections.airgap.packages.plugins.module_utils._target.python import pep440
 from ansible_collections.airgap.packages.plugins.module_utils._target.python.pep440 import compare_versions
-
-packaging_version = pytest.importorskip('packaging.version')
-Version = packaging_version.Version
-InvalidVersion = packaging_version.InvalidVersion
 
 # Normal forms: every combination of epoch, release, pre, post, dev and local parts. 1 and 1.0.0 differ only
 # by trailing zeros; the numbers 1, 2 and 10 tell numeric from text ordering apart.

@@ -460,7 +460,9 @@ def test_result_names_interpreter_and_manifest_digest(tmp_path, existing_venv):
     cache = make_cache(tmp_path)
     result = run(cache, FakeTarget({'app': '1.0', 'lib': '2.0'}), virtualenv='/srv/venv')
     assert result['interpreter'] == '/srv/venv/bin/python'
-    assert result['manifest_digest'] == pip_offline.load_manifest(str(cache)).digest
+    with open(str(cache / 'manifest.json'), 'rb') as handle:
+        canonical = json.dumps(json.load(handle), sort_keys=True, separators=(',', ':'), ensure_ascii=True).encode('ascii')
+    assert result['manifest_digest'] == hashlib.sha256(canonical).hexdigest()
     assert result['python_version'] == '3.11.2'
 
 

@@ -5,6 +5,7 @@ leaves its directory, is refused naming the file and the member."""
 
 import gzip
 import io
+import shutil
 import tarfile
 
 import pytest
@@ -63,8 +64,13 @@ def refused(path, name='demo', version='1.0.0', platform='ruby'):
 
 
 def test_a_sound_gem_passes(tmp_path):
-    gem_check.check_gem(gem_file(tmp_path), 'demo', '1.0.0', 'ruby')
-    gem_check.check_gem(gem_file(tmp_path, 'demo-1.0.0-x86_64-linux.gem', platform='x86_64-linux'), 'demo', '1.0.0', 'x86_64-linux')
+    assert gem_check.check_gem(gem_file(tmp_path), 'demo', '1.0.0', 'ruby') is None
+    binary = gem_file(tmp_path, 'demo-1.0.0-x86_64-linux.gem', platform='x86_64-linux')
+    assert gem_check.check_gem(binary, 'demo', '1.0.0', 'x86_64-linux') is None
+    # The platform was read from the specification: the binary gem renamed as the source gem is refused.
+    source_named = str(tmp_path / 'demo-1.0.0.gem')
+    shutil.copyfile(binary, source_named)
+    assert 'member metadata.gz is the specification of demo 1.0.0 (platform x86_64-linux)' in refused(source_named)
 
 
 def test_the_identity_is_read_from_the_top_level_keys_of_the_specification():
@@ -99,8 +105,12 @@ def test_a_payload_member_that_leaves_the_gem_or_is_no_file_is_refused(tmp_path,
 
 
 def test_a_link_inside_the_gem_is_fine(tmp_path):
-    path = gem_file(tmp_path, payload=[entry('lib/demo.rb', data=b'x'), entry('lib/alias.rb', tarfile.SYMTYPE, link='demo.rb')])
-    gem_check.check_gem(path, 'demo', '1.0.0', 'ruby')
+    path = gem_file(tmp_path, payload=[entry('lib/demo.rb', data=b'x'), entry('lib/alias.rb', tarfile.SYMTYPE, link='demo.rb'),
+                                       entry('lib/sub/up.rb', tarfile.SYMTYPE, link='../demo.rb')])
+    assert gem_check.check_gem(path, 'demo', '1.0.0', 'ruby') is None
+    # One level further up leaves the gem directory.
+    outside = gem_file(tmp_path, payload=[entry('lib/demo.rb', data=b'x'), entry('lib/up.rb', tarfile.SYMTYPE, link='../../demo.rb')])
+    assert 'member data.tar.gz:lib/up.rb is a symbolic link out of the gem directory (to ../../demo.rb)' in refused(outside)
 
 
 def test_what_is_not_a_gem_is_refused(tmp_path):

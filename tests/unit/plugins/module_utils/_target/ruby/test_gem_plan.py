@@ -152,6 +152,8 @@ def test_absent_keeps_what_other_top_level_gems_of_the_manifest_need():
     installed = [gem('a', '1', requires=['shared']), gem('shared', '1')]
     steps, kept = gem_plan.plan_absent(['a', 'shared'], installed, keep_names=['shared'])
     assert actions(steps) == [('a', 'remove', '1', None)]
+    # shared stays because keep_names lists it, not because a staying gem needs it: kept names only the latter.
+    assert kept == {}
 
 
 def test_absent_with_nothing_installed_plans_nothing():
@@ -219,15 +221,26 @@ def test_missing_dependency_names_the_gem_file_that_needs_it():
 
 
 def test_dependency_on_a_default_gem_of_ruby_needs_no_artifact():
-    gem_plan.check_dependencies('/c', [art('x', '1', requires=['json (>= 2)'])], available_names=['json'])
+    needs_json = [art('x', '1', requires=['json (>= 2)'])]
+    assert gem_plan.missing_dependencies(needs_json, available_names=['json']) == {}
+    assert gem_plan.check_dependencies('/c', needs_json, available_names=['json']) is None
+    # The same gem on a Ruby without json as a default gem lacks it: available_names is what made the difference.
+    assert gem_plan.missing_dependencies(needs_json, available_names=[]) == {'x-1.gem': ['json']}
 
 
 TOOLS_OK = Toolchain('gcc', '/usr/bin/gcc', 'make', '/usr/bin/make', {'/usr/include/ruby-3.1.0/ruby.h': True})
 
 
+NO_TOOLS = Toolchain('gcc', None, 'make', None, {'/x/ruby.h': False})
+
+
 def test_toolchain_is_not_checked_when_no_native_gem_is_installed():
     steps = gem_plan.plan_present([art('plain', '1')], [])
-    gem_plan.check_toolchain(steps, Toolchain('gcc', None, 'make', None, {'/x/ruby.h': False}))
+    assert [(a.filename, a.native) for s in steps for a in s.install] == [('plain-1.gem', False)]
+    assert gem_plan.check_toolchain(steps, NO_TOOLS) is None
+    # The same toolchain is refused as soon as the plan builds a native gem.
+    with pytest.raises(VerificationError, match='cannot build the native extensions of nat-1.0.0.gem'):
+        gem_plan.check_toolchain(gem_plan.plan_present([art('nat', '1.0.0', native=True)], []), NO_TOOLS)
 
 
 def test_missing_compiler_make_and_headers_are_each_named():
@@ -242,12 +255,20 @@ def test_missing_compiler_make_and_headers_are_each_named():
 
 
 def test_complete_toolchain_passes():
-    gem_plan.check_toolchain(gem_plan.plan_present([art('nat', '1.0.0', native=True)], []), TOOLS_OK)
+    assert gem_plan.toolchain_problems(TOOLS_OK) == []
+    steps = gem_plan.plan_present([art('nat', '1.0.0', native=True)], [])
+    assert [(a.filename, a.native) for s in steps for a in s.install] == [('nat-1.0.0.gem', True)]
+    assert gem_plan.check_toolchain(steps, TOOLS_OK) is None
 
 
 def test_converged_native_gem_needs_no_toolchain():
     steps = gem_plan.plan_present([art('nat', '1.0.0', native=True)], [gem('nat', '1.0.0')])
-    gem_plan.check_toolchain(steps, Toolchain('gcc', None, 'make', None, {}))
+    assert steps == []
+    assert gem_plan.check_toolchain(steps, Toolchain('gcc', None, 'make', None, {})) is None
+    # Once its extension is found unbuilt, the same gem is rebuilt, and then the missing compiler counts.
+    rebuild = gem_plan.plan_present([art('nat', '1.0.0', native=True)], [gem('nat', '1.0.0', missing_extensions=True)])
+    with pytest.raises(VerificationError, match='C compiler gcc .*not found'):
+        gem_plan.check_toolchain(rebuild, Toolchain('gcc', None, 'make', '/usr/bin/make', {}))
 
 
 def test_per_gem_report_lists_untouched_gems_as_none():
