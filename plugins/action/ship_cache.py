@@ -119,13 +119,14 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _send(self, result, status, src, manifest, module_args, task_vars):
+        if self._task.check_mode:
+            # archive_size already told the size from the tar headers: nothing is written to say it.
+            result.update(status, changed=True, shipped=True, transferred_bytes=0, archive_bytes=module_args['archive_bytes'])
+            return result
         staging = tempfile.mkdtemp(prefix='airgap-ship-')
         try:
             local_archive = os.path.join(staging, 'cache.tar')
             size = write_archive(src, manifest, local_archive)
-            if self._task.check_mode:
-                result.update(status, changed=True, shipped=True, transferred_bytes=0, archive_bytes=size)
-                return result
             remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
             remote_archive = self._connection._shell.join_path(
                 remote_tmp, '%s%s%s' % (ARCHIVE_PREFIX, manifest.digest[:16], ARCHIVE_SUFFIX))
