@@ -61,14 +61,16 @@ test: bootstrap
 unit: venv
 	$(PYTEST) tests/unit -q
 
-# Every controller Python that ansible-core 2.19 supports; an interpreter not on PATH is looked for where pyenv keeps it.
+# Every controller Python that ansible-core 2.19 supports, taken from where pyenv keeps it (its shims may not
+# answer for a version that is not selected) or else from PATH.
 SANITY_PYTHONS := 3.11 3.12 3.13
 sanity: venv
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_COPY)
 	@git ls-files --cached --others --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(SANITY_COPY)
 	@for version in $(SANITY_PYTHONS); do \
-	  found=$$(command -v python$$version || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version*/bin/python$$version 2>/dev/null | tail -1 || true); \
-	  if [ -z "$$found" ]; then echo "sanity: python$$version not found; install it (for example pyenv install $$version) or run make sanity SANITY_PYTHONS=..." >&2; exit 1; fi; \
+	  found=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version*/bin/python$$version 2>/dev/null | tail -1 || true); \
+	  [ -n "$$found" ] || found=$$(command -v python$$version || true); \
+	  if [ -z "$$found" ] || ! "$$found" -c pass 2>/dev/null; then echo "sanity: python$$version not found; install it (for example pyenv install $$version) or run make sanity SANITY_PYTHONS=..." >&2; exit 1; fi; \
 	  echo "== ansible-test sanity on Python $$version ($$found)"; \
 	  (cd $(SANITY_COPY) && PATH="$$(dirname $$found):$$PATH" $(BIN)/ansible-test sanity --venv --python $$version --color no) || exit 1; \
 	done
