@@ -12,18 +12,17 @@ import tempfile
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import MANIFEST_NAME, artifact_problem, describe_problem, load_manifest
-from ansible_collections.airgap.packages.plugins.module_utils._common.signing import SIGNATURE_SUFFIX
+from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
+    COMPANION_NAMES, artifact_problem, describe_problem, load_manifest)
 from ansible_collections.airgap.packages.plugins.module_utils._common.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, is_staged_name
 
 MODULE = 'airgap.packages.ship_cache'
-EXTRA_FILES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, 'pylock.toml')
 
 
 def archive_names(src, manifest):
     """The files an archive of the cache holds: those the manifest lists, and the manifest with its companions."""
     names = [artifact.filename for artifact in manifest.artifacts]
-    return names + [name for name in EXTRA_FILES if os.path.isfile(os.path.join(src, name))]
+    return names + [name for name in COMPANION_NAMES if os.path.isfile(os.path.join(src, name))]
 
 
 def write_archive(src, manifest, archive):

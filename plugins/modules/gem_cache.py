@@ -101,10 +101,11 @@ options:
     required: true
   prune:
     description:
-      - Remove C(.gem) files of a cache directory that its manifest no longer lists (gems dropped
-        from the request, files of interrupted runs).
-      - With V(false) such files stay on disk, unlisted, and are not shipped as part of the cache
-        by the manifest.
+      - Remove files from each cache directory that its manifest does not list (gems dropped from
+        the request, files put there by hand). The manifest and its signature stay.
+      - With V(false) such files stay on disk, unlisted, and are not shipped or published with the cache.
+      - Interrupted runs leave nothing in a cache directory to prune: their workspaces beside the caches
+        are removed by the next run whatever this option says.
     type: bool
     default: true
   refresh:

@@ -115,9 +115,12 @@ options:
   prune:
     description:
       - Remove files from each cache directory that its manifest does not list (artifacts no longer
-        needed, leftovers of interrupted runs).
+        needed, files put there by hand). The manifest, its signature and C(pylock.toml) stay.
+      - With V(false) such files stay on disk, unlisted, and are not shipped or published with the cache.
+      - Interrupted runs leave nothing in a cache directory to prune: their workspaces beside the caches
+        are removed by the next run whatever this option says.
     type: bool
-    default: false
+    default: true
   pylock:
     description:
       - Also write a PEP 751 C(pylock.toml) in each cache directory, with paths relative to it.
@@ -167,7 +170,6 @@ EXAMPLES = r'''
       - requests
     platforms: "{{ ansible_play_hosts | map('extract', hostvars, ['ansible_facts', 'airgap_platform', 'python']) | list }}"
     include_installers: true
-    prune: true
   delegate_to: localhost
   run_once: true
 

@@ -49,18 +49,18 @@ def environment_lock(target, timeout=600):
     The lock file sits beside the target so that every run against it, whatever its
     staging path, takes the same lock.
     """
-    lock_path = _lock_path(target)
-    parent = os.path.dirname(lock_path)
+    lock_file = lock_path(target)
+    parent = os.path.dirname(lock_file)
     try:
         if not os.path.isdir(parent):
             os.makedirs(parent)
         # Never through a link: whoever planted one would choose which file gets created.
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except (IOError, OSError) as exc:
         if exc.errno == errno.ELOOP:
-            raise LockError('the lock file %s is a symbolic link: remove the link and run again' % lock_path)
+            raise LockError('the lock file %s is a symbolic link: remove the link and run again' % lock_file)
         raise LockError('cannot open the lock file %s (%s): the directory %s must exist and be writable by the user '
-                        'this task runs as' % (lock_path, exc.strerror or exc, parent))
+                        'this task runs as' % (lock_file, exc.strerror or exc, parent))
     deadline = time.time() + timeout
     try:
         while True:
@@ -72,9 +72,9 @@ def environment_lock(target, timeout=600):
                     raise
                 if time.time() >= deadline:
                     raise LockError('another run has held the lock %s for over %d s; wait for it or remove a stale lock holder'
-                                    % (lock_path, timeout))
+                                    % (lock_file, timeout))
                 time.sleep(0.1)
-        yield lock_path
+        yield lock_file
     finally:
         os.close(fd)
 
@@ -82,7 +82,7 @@ def environment_lock(target, timeout=600):
 def lock_is_held(target):
     """Whether a run holds the lock of target right now; only looks (creates nothing, waits for nothing)."""
     try:
-        fd = os.open(_lock_path(target), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(lock_path(target), os.O_RDONLY | os.O_NOFOLLOW)
     except (IOError, OSError) as exc:
         # No lock file: no run ever locked target here. Anything else: be safe and assume a run holds it.
         return exc.errno != errno.ENOENT
@@ -95,7 +95,7 @@ def lock_is_held(target):
         os.close(fd)
 
 
-def _lock_path(target):
+def lock_path(target):
     target = os.path.abspath(target)
     return os.path.join(os.path.dirname(target), '.%s.airgap-lock' % os.path.basename(target))
 

@@ -19,6 +19,9 @@ from .signing import SIGNATURE_SUFFIX, read_signature
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = 'manifest.json'
+PYLOCK_NAME = 'pylock.toml'
+# What a cache directory holds beside the artifacts its manifest lists: shipped, published and kept with them.
+COMPANION_NAMES = (MANIFEST_NAME, MANIFEST_NAME + SIGNATURE_SUFFIX, PYLOCK_NAME)
 ECOSYSTEMS = ('python', 'ruby')
 _HASH_CHUNK = 1024 * 1024
 # A sha256 as hex: how artifacts are checked and how manifests, staged caches and store objects are named.

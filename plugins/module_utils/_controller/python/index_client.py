@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import tempfile
 
@@ -272,24 +271,3 @@ def _remove(path):
         os.unlink(path)
     except OSError:
         pass
-
-
-def copy_or_link(source, target):
-    """Hard-link source to target (same filesystem), else copy; replaces target atomically."""
-    directory = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix='.part-', dir=directory)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, target)
-    except (IOError, OSError) as exc:
-        _remove(tmp)
-        if exc.errno == errno.ENOSPC:
-            raise AirgapError('no space left on the device holding %s; free space and run again, the previous cache is '
-                              'untouched' % directory)
-        raise AirgapError('cannot place %s in %s: %s' % (os.path.basename(target), directory, exc.strerror or exc))

@@ -18,35 +18,28 @@ A failure or interruption before 4 leaves the previous cache and manifest as the
 
 import contextlib
 import copy
-import errno
-import fcntl
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 
 from urllib.parse import urlsplit
 
 from ..._common import platform_info, process
-
-from ..._common.scripts import wheeltags
-from ..._common.errors import AirgapError, ManifestError, ResolutionError, check_seconds
-from ..._common.fsutil import atomic_write_bytes, check_directory_to_write, environment_lock, private_tempdir
-from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
-from ..._common.manifest import (
-    MANIFEST_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file,
-    write_manifest)
-from .index_client import (
-    PYPI_SIMPLE, IndexClient, copy_or_link)
+from .index_client import PYPI_SIMPLE, IndexClient
+from .. import cache_dir
 from ..._common.credentials import Redactor, strip_credentials
+from ..._common.errors import AirgapError, ManifestError, ResolutionError, check_seconds
+from ..._common.fsutil import atomic_write_bytes, check_directory_to_write
+from ..._common.manifest import (
+    PYLOCK_NAME, Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file)
+from ..._common.scripts import wheeltags
 from ..._common.scripts.interpreter_probe import normalise_name
+from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 
 GENERATOR = 'airgap.packages.wheel_cache'
-PYLOCK_NAME = 'pylock.toml'
 INSTALLERS = ('pip', 'setuptools', 'wheel')
-WORKSPACE_PREFIX = '.wheel_cache-'
 # Built wheels get fixed zip timestamps, so rebuilding an sdist gives the same bytes where the backend allows.
 SOURCE_DATE_EPOCH = '315532800'
 
@@ -62,7 +55,7 @@ ARGUMENT_SPEC = dict(
     extra_index_urls=dict(type='list', elements='str', default=[], no_log=True),
     use_pip_config=dict(type='bool', default=False),
     include_installers=dict(type='bool', default=False),
-    prune=dict(type='bool', default=False),
+    prune=dict(type='bool', default=True),
     pylock=dict(type='bool', default=False),
     refresh=dict(type='bool', default=False),
     timeout=dict(type='int', default=60),
@@ -309,45 +302,6 @@ class SdistBuilder:
         return self._built[digest]
 
 
-# ---------------------------------------------------------------- workspaces
-
-@contextlib.contextmanager
-def workspace(dest, check_mode):
-    """A private scratch directory beside the caches (same filesystem, so files are linked in), removed afterwards."""
-    if check_mode or not os.path.isdir(dest):
-        path = tempfile.mkdtemp(prefix=WORKSPACE_PREFIX)
-    else:
-        remove_abandoned_workspaces(dest)
-        path = private_tempdir(dest, WORKSPACE_PREFIX)
-    lock = os.open(os.path.join(path, '.in-use'), os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        yield path
-    finally:
-        os.close(lock)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_abandoned_workspaces(dest):
-    """Remove workspaces left by interrupted runs (their owner no longer holds their lock)."""
-    for name in os.listdir(dest):
-        path = os.path.join(dest, name)
-        if not name.startswith(WORKSPACE_PREFIX) or not os.path.isdir(path):
-            continue
-        try:
-            lock = os.open(os.path.join(path, '.in-use'), os.O_RDWR)
-        except OSError:
-            shutil.rmtree(path, ignore_errors=True)
-            continue
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError):
-            os.close(lock)
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        os.close(lock)
-
-
 # ---------------------------------------------------------------- one cache directory
 
 class CacheState:
@@ -393,12 +347,6 @@ class CacheState:
         if refresh or self.old is None:
             return {}
         return dict((a.name, a.version) for a in self.old.artifacts)
-
-    def stale_files(self, manifest):
-        if not os.path.isdir(self.path):
-            return []
-        keep = set(a.filename for a in manifest.artifacts) | set([MANIFEST_NAME, PYLOCK_NAME])
-        return sorted(name for name in os.listdir(self.path) if name not in keep)
 
 
 def artifact_for(candidate, path, sha256, size, resolution):
@@ -456,17 +404,17 @@ def build_caches(options, check_mode=False):
             os.makedirs(options.dest)
         except OSError as exc:
             raise AirgapError('cannot create dest %s: %s' % (options.dest, exc.strerror or exc))
-    with _locked_states(options, inputs) as states:
+    with _locked_states(options, inputs, check_mode) as states:
         stale = [state for state in states if not state.is_current(options.refresh)]
         if stale:
-            with workspace(options.dest, check_mode) as scratch:
+            with cache_dir.workspace(options.dest, check_mode) as scratch:
                 _resolve_all(stale, inputs, options, scratch, resolver)
                 _fetch_all(stale, inputs, options, scratch, check_mode)
                 for state in stale:
                     state.new = new_manifest(state, state.artifacts)
                 if not check_mode:
                     for state in stale:
-                        _commit(state)
+                        _commit(state, scratch)
         _tidy(states, options, check_mode)
     return _report(states, check_mode)
 
@@ -479,7 +427,7 @@ def current_report(options):
     inputs = collect_inputs(options, _resolver().parse_requirement)
     if not os.path.isdir(options.dest):
         return None
-    with _locked_states(options, inputs) as states:
+    with _locked_states(options, inputs, check_mode=True) as states:
         if not all(state.is_current(options.refresh) for state in states):
             return None
         _tidy(states, options, check_mode=True)
@@ -499,14 +447,11 @@ def module_result(report, want_diff):
 
 
 @contextlib.contextmanager
-def _locked_states(options, inputs):
-    """Each platform's CacheState, read under its cache's lock (taken in key order, as by every run)."""
+def _locked_states(options, inputs, check_mode):
+    """Each platform's CacheState, read under its cache's lock (cache_dir.locked)."""
     descriptions = platform_descriptions(options.platforms)
     record = inputs.fingerprint(options)
-    with contextlib.ExitStack() as locks:
-        if os.path.isdir(options.dest):
-            for description in sorted(descriptions, key=lambda d: d['key']):
-                locks.enter_context(environment_lock(os.path.join(options.dest, description['key'])))
+    with cache_dir.locked(options.dest, [d['key'] for d in descriptions], check_mode):
         yield [CacheState(options.dest, description, record) for description in descriptions]
 
 
@@ -514,10 +459,8 @@ def _tidy(states, options, check_mode):
     """Plan pruning and pylock.toml rewrites for every cache; carry them out unless in check mode."""
     for state in states:
         manifest = state.new or state.old
-        if options.prune and manifest is not None:
-            state.pruned = state.stale_files(manifest)
-            if not check_mode:
-                _prune(state)
+        if options.prune:
+            state.pruned = cache_dir.prune(state.path, manifest, check_mode)
         if options.pylock and manifest is not None:
             state.pylock_written = _pylock_differs(state, manifest)
             if state.pylock_written and not check_mode:
@@ -603,26 +546,10 @@ def _planned_artifact(candidate):
                     native=filename.endswith('.whl') and not wheeltags.is_pure_wheel(filename))
 
 
-def _commit(state):
-    if not os.path.isdir(state.path):
-        os.makedirs(state.path)
+def _commit(state, scratch):
     for filename, source in sorted(state.sources.items()):
-        copy_or_link(source, os.path.join(state.path, filename))
-    if state.old is None or state.new.digest != state.old.digest:
-        write_manifest(state.path, state.new)
-
-
-def _prune(state):
-    for name in state.pruned:
-        path = os.path.join(state.path, name)
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise AirgapError('cannot prune %s: %s' % (path, exc.strerror or exc))
+        cache_dir.place(scratch, source, os.path.join(state.path, filename))
+    cache_dir.commit(state.path, state.new, state.old)
 
 
 def _pylock_differs(state, manifest):
@@ -636,29 +563,18 @@ def _pylock_differs(state, manifest):
 def _report(states, check_mode=False):
     caches = []
     diffs = []
-    changed = False
     for state in states:
         manifest = state.new or state.old
         after = sorted(a.filename for a in manifest.artifacts) if manifest else []
         before = state.old_filenames
         digest_changed = state.new is not None and (state.old is None or state.new.digest != state.old.digest)
-        cache_changed = bool(digest_changed or state.repaired or state.pruned or state.pylock_written)
-        changed = changed or cache_changed
-        caches.append({
-            'key': state.key,
-            'path': state.path,
+        caches.append(cache_dir.report(
+            state.key, state.path, before, after, state.pruned,
+            digest_changed or state.repaired or state.pruned or state.pylock_written,
             # A planned manifest lacks the sha256 of files not fetched yet: no digest to promise in check mode.
-            'digest': manifest.digest if manifest is not None and not (check_mode and digest_changed) else None,
-            'artifacts': len(after),
-            'added': sorted(set(after) - set(before)),
-            'removed': sorted(set(before) - set(after)),
-            'repaired': sorted(state.repaired),
-            'pruned': list(state.pruned),
-            'skipped_requirements': list(state.resolution.skipped) if state.resolution else [],
-            'resolved': state.resolution is not None,
-            'changed': cache_changed,
-        })
-        diffs.append({'before_header': os.path.join(state.path, MANIFEST_NAME),
-                      'after_header': os.path.join(state.path, MANIFEST_NAME),
-                      'before': ''.join(name + '\n' for name in before), 'after': ''.join(name + '\n' for name in after)})
-    return changed, caches, diffs
+            digest=manifest.digest if manifest is not None and not (check_mode and digest_changed) else None,
+            artifacts=len(after), repaired=sorted(state.repaired),
+            skipped_requirements=list(state.resolution.skipped) if state.resolution else [],
+            resolved=state.resolution is not None))
+        diffs.append(cache_dir.diff(state.path, before, after))
+    return any(cache['changed'] for cache in caches), caches, diffs

@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils._controller.python import index_client
 
+from ansible_collections.airgap.packages.plugins.module_utils._controller import cache_dir
 from ansible_collections.airgap.packages.plugins.module_utils._controller.python import wheel_cache
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError, ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils._common.fsutil import environment_lock
@@ -91,12 +92,25 @@ def test_removing_a_requirement_with_prune_removes_only_what_is_no_longer_needed
                                                  'mid-1.0-py3-none-any.whl']
 
 
-def test_removing_a_requirement_without_prune_keeps_the_file_but_drops_it_from_the_manifest(tmp_path, index):
+def test_removing_a_requirement_with_prune_false_keeps_the_file_but_drops_it_from_the_manifest(tmp_path, index):
     build(tmp_path, index, ['top'])
-    _changed, (cache,), _diffs = build(tmp_path, index, ['mid'])
+    _changed, (cache,), _diffs = build(tmp_path, index, ['mid'], prune=False)
     assert cache['removed'] == ['top-1.0-py3-none-any.whl'] and cache['pruned'] == []
     assert os.path.exists(os.path.join(cache['path'], 'top-1.0-py3-none-any.whl'))
     assert 'top-1.0-py3-none-any.whl' not in [a.filename for a in load_manifest(cache['path']).artifacts]
+
+
+def test_by_default_a_cache_is_pruned_to_its_manifest_and_the_manifest_companions(tmp_path, index):
+    _c, (first,), _d = build(tmp_path, index, ['top'], pylock=True)
+    signature = os.path.join(first['path'], 'manifest.json.sig')
+    with open(signature, 'wb') as handle:
+        handle.write(b'signature')
+    with open(os.path.join(first['path'], 'stray.whl'), 'wb') as handle:
+        handle.write(b'x')
+    changed, (cache,), _diffs = build(tmp_path, index, ['top'], pylock=True)
+    assert changed and cache['pruned'] == ['stray.whl'] and cache['digest'] == first['digest']
+    assert sorted(os.listdir(cache['path'])) == ['base-1.0-py3-none-any.whl', 'manifest.json', 'manifest.json.sig',
+                                                 'mid-1.0-py3-none-any.whl', 'pylock.toml', 'top-1.0-py3-none-any.whl']
 
 
 def test_check_mode_reports_the_plan_and_writes_nothing(tmp_path, index):
@@ -126,18 +140,18 @@ def test_a_failed_download_leaves_the_previous_cache_and_manifest_intact(tmp_pat
         build(tmp_path, index, ['top', 'extra'])
     assert load_manifest(first['path']).digest == first['digest']
     assert 'extra-1.0-py3-none-any.whl' not in os.listdir(first['path'])
-    assert [n for n in os.listdir(str(tmp_path / 'cache')) if n.startswith(wheel_cache.WORKSPACE_PREFIX)] == []
+    assert [n for n in os.listdir(str(tmp_path / 'cache')) if n.startswith(cache_dir.WORKSPACE_PREFIX)] == []
 
 
 def test_an_interrupted_commit_leaves_a_manifest_that_still_verifies(tmp_path, index, monkeypatch):
     _c, (first,), _d = build(tmp_path, index, ['top'])
     calls = []
 
-    def interrupted(source, target):
-        calls.append(target)
+    def interrupted(scratch, source, destination, link=True):
+        calls.append(destination)
         raise KeyboardInterrupt()
 
-    monkeypatch.setattr(wheel_cache, 'copy_or_link', interrupted)
+    monkeypatch.setattr(cache_dir, 'place', interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(tmp_path, index, ['top', 'extra'])
     assert calls
@@ -193,7 +207,7 @@ def test_pylock_lists_every_wheel_by_relative_path_and_hash(tmp_path, index):
 
 def test_abandoned_workspaces_of_interrupted_runs_are_removed(tmp_path, index):
     build(tmp_path, index, ['top'])
-    leftover = tmp_path / 'cache' / (wheel_cache.WORKSPACE_PREFIX + 'old')
+    leftover = tmp_path / 'cache' / (cache_dir.WORKSPACE_PREFIX + 'old')
     leftover.mkdir()
     (leftover / 'half.whl.part').write_bytes(b'x')
     build(tmp_path, index, ['top', 'extra'])
