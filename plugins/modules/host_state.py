@@ -222,7 +222,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._target.host_state import check_questions, gems_match, holdings, python_environments_match
+from ansible_collections.airgap.packages.plugins.module_utils._target.host_state import check_questions, gem_probe, gems_match, holdings, python_environments_match
 from ansible_collections.airgap.packages.plugins.module_utils._target.platform_facts import FACTS_ARGUMENT_SPEC, gather_platform_from_params
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC, trust_from
 
@@ -258,7 +258,8 @@ def main():
     trusted_keys = module.params['trusted_keys']
     try:
         check_questions(python, ruby)
-        result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module)}
+        probe = gem_probe(ruby['stage'], ruby['install_dir']) if ruby else None
+        result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module, probe)}
         trust = trust_from(trusted_keys)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
@@ -272,7 +273,8 @@ def main():
         if result['ansible_facts']['airgap_platform']['ruby'] is None:
             module.fail_json(msg='this host has no Ruby (%s and gem on PATH), yet gems are asked for: install Ruby on it '
                                  'or leave it out of the play' % module.params['ruby_executable'], **result)
-        result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems'], trusted_keys), trust)
+        result['ruby'] = holdings(ruby['stage'], ruby['keep'], gems_match(ruby['install_dir'], ruby['gems'], trusted_keys, probe),
+                                  trust)
     module.exit_json(**result)
 
 

@@ -185,22 +185,13 @@ def describe_running_python():
     return complete_python_description(wheeltags.describe_interpreter())
 
 
-RUBY_PROBE = ('require "rbconfig"; puts RUBY_VERSION; puts Gem::Platform.local.to_s; puts Gem::VERSION; '
-              'puts RbConfig::CONFIG["ruby_version"]; puts(defined?(RUBY_ENGINE) ? RUBY_ENGINE : "ruby")')
-
-
-def parse_ruby_probe(executable, output):
-    """The Ruby description from the output of RUBY_PROBE."""
-    lines = [line.strip() for line in output.strip().splitlines()]
-    if len(lines) < 4:
-        raise AirgapError('unexpected output from %s describing itself: %r' % (executable, output))
-    version, platform, rubygems, abi = lines[:4]
-    engine = lines[4] if len(lines) > 4 else 'ruby'
+def ruby_description(executable, version, platform, rubygems, abi=None, engine='ruby'):
+    """The Ruby description (the airgap_platform fact's ruby part) from what that ruby says of itself."""
     return {
         'executable': executable,
         'version': version,
         'abi_version': abi or ruby_abi_version(version),
-        'engine': engine,
+        'engine': engine or 'ruby',
         'platform': platform,
         'rubygems_version': rubygems,
         'key': ruby_environment_key(platform, abi or version),

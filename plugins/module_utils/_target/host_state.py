@@ -12,13 +12,14 @@ read-only. Runs on targets: standard library only.
 import os
 
 from .python import python_env
+from .python.pip_offline import PipOffline, Request, parse_package
+from .ruby import gem_plan, gem_target
+from .ruby.gem_offline import DEFAULT_EXECUTABLE, GemOffline, GemOfflineRequest
+from .ruby.gem_plan import check_gem_name
 from .._common.errors import AirgapError
 from .._common.fsutil import check_directory_to_write
-from .ruby.gem_offline import GemOffline, GemOfflineRequest
-from .ruby.gem_plan import check_gem_name
-from .python.pip_offline import PipOffline, Request, parse_package
-from .._common.staging import (
-    check_keep, is_staged, stage_is_trusted, staged_names, stale_digests)
+from .._common.manifest import load_manifest
+from .._common.staging import check_keep, is_staged, stage_is_trusted, staged_names, staged_path, stale_digests
 
 
 def check_questions(python, ruby):
@@ -75,11 +76,29 @@ def python_environments_match(environments, trusted_keys=None):
     return matches
 
 
-def gems_match(install_dir, gems, trusted_keys=None):
+def gem_probe(root, install_dir, environ=None):
+    """One probe of install_dir (the default gem dir when None) by the ruby gem_offline would use, answering for
+    every cache staged under root; None when this host has no gem. host_state's one Ruby process."""
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        command = gem_target.locate_gem(DEFAULT_EXECUTABLE, environ.get('PATH', os.defpath))
+    except AirgapError:
+        return None
+    platforms = set()
+    for digest in staged_digests(root) if stage_is_trusted(root) else []:
+        try:
+            manifest = load_manifest(staged_path(root, digest))
+        except AirgapError:
+            continue
+        platforms.update(gem_plan.platform_of(a.platform) for a in manifest.artifacts)
+    return gem_target.probe(command, environ, install_dir, platforms=platforms)
+
+
+def gems_match(install_dir, gems, trusted_keys=None, probe=None):
     """matches(cache) for settled_digests: gem_offline would change nothing in install_dir."""
     def matches(cache):
         request = GemOfflineRequest(cache=cache, gems=gems, install_dir=install_dir, trusted_keys=trusted_keys)
-        return not GemOffline(request, check_mode=True).run()['changed']
+        return not GemOffline(request, check_mode=True, probe=probe).run()['changed']
     return matches
 
 

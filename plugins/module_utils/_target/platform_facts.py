@@ -14,6 +14,7 @@ from .._common import platform_info
 
 from .._common.scripts import script_source, wheeltags
 from .._common.errors import AirgapError
+from .ruby import gem_target
 
 # The options of every module that gathers the fact (documented in the platform_facts doc fragment).
 FACTS_ARGUMENT_SPEC = dict(
@@ -44,29 +45,33 @@ def describe_python(module, interpreter=None):
     return platform_info.complete_python_description(description)
 
 
-def describe_ruby(module, executable='ruby'):
-    """Description (with key) of Ruby, or None when it is not installed."""
+def ruby_path(module, executable='ruby'):
+    """The ruby that describes this host's Ruby, or None when it is not installed."""
     path = executable if os.path.sep in executable else module.get_bin_path(executable)
-    if not path or not os.path.exists(path):
+    return os.path.abspath(path) if path and os.path.exists(path) else None
+
+
+def describe_ruby(module, executable='ruby', probe=None):
+    """Description (with key) of Ruby, or None when it is not installed. A gem_target probe this ruby made
+    already (host_state's) answers without running it again: one Ruby process per host."""
+    path = ruby_path(module, executable)
+    if path is None:
         return None
-    # --disable-gems is not used: Gem::Platform and Gem::VERSION come from RubyGems itself.
-    rc, out, err = module.run_command([path, '-e', platform_info.RUBY_PROBE],
-                                      environ_update={'RUBYOPT': '', 'LC_ALL': 'C'})
-    if rc != 0:
-        raise AirgapError('cannot describe Ruby %s (exit %d): %s' % (path, rc, err.strip()), ruby=path)
-    return platform_info.parse_ruby_probe(path, out)
+    if probe is not None and os.path.realpath(probe.ruby) == os.path.realpath(path):
+        return dict(probe.description, executable=path)
+    return gem_target.probe(gem_target.GemCommand(None, path, None), os.environ).description
 
 
-def gather_platform_from_params(module):
+def gather_platform_from_params(module, ruby_probe=None):
     """The airgap_platform fact, from a module built with FACTS_ARGUMENT_SPEC."""
     params = module.params
-    return gather_platform(module, params['python_interpreter'], params['ruby_executable'], params['gather_ruby'])
+    return gather_platform(module, params['python_interpreter'], params['ruby_executable'], params['gather_ruby'], ruby_probe)
 
 
-def gather_platform(module, python_interpreter=None, ruby_executable='ruby', gather_ruby=True):
+def gather_platform(module, python_interpreter=None, ruby_executable='ruby', gather_ruby=True, ruby_probe=None):
     """The airgap_platform fact: {'python': {...}, 'ruby': {...} or None, 'key': combined key}."""
     python = describe_python(module, python_interpreter)
-    ruby = describe_ruby(module, ruby_executable) if gather_ruby else None
+    ruby = describe_ruby(module, ruby_executable, ruby_probe) if gather_ruby else None
     return {
         'python': python,
         'ruby': ruby,

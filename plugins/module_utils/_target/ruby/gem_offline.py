@@ -26,10 +26,13 @@ from ..._common.signing import trust_from
 from ..plans import changes_as_dicts, plan_diff
 
 
+DEFAULT_EXECUTABLE = 'gem'
+
+
 class GemOfflineRequest:
     """The module's options, as plain values."""
 
-    def __init__(self, cache, gems=(), install_dir=None, user_install=False, bindir=None, executable='gem',
+    def __init__(self, cache, gems=(), install_dir=None, user_install=False, bindir=None, executable=DEFAULT_EXECUTABLE,
                  state='present', sync=False, document=False, trusted_keys=None):
         for option, path in (('install_dir', install_dir), ('bindir', bindir)):
             if path:
@@ -59,12 +62,14 @@ class _Plan:
 class GemOffline:
     """One run of gem_offline against one install dir."""
 
-    def __init__(self, request, environ=None, check_mode=False, runner=process.run):
+    def __init__(self, request, environ=None, check_mode=False, runner=process.run, probe=None):
+        """probe: a gem_target probe of the install dir made already (host_state's), for the first plan."""
         self.request = request
         self.environ = dict(os.environ if environ is None else environ)
         self.check_mode = check_mode
         self.runner = runner
         self.verified = []
+        self._given_probe = probe
 
     def run(self):
         """The result dict of the module (without 'diff' unless asked for by the caller)."""
@@ -88,7 +93,10 @@ class GemOffline:
         """Probe, choose, verify and plan; read-only."""
         request, manifest = self.request, self.manifest
         platforms = set(gem_plan.platform_of(a.platform) for a in manifest.artifacts)
-        probe = gem_target.probe(self.command, self.environ, request.install_dir, request.user_install, platforms, self.runner)
+        probe, self._given_probe = self._given_probe, None
+        if (probe is None or os.path.realpath(probe.ruby) != os.path.realpath(self.command.ruby)
+                or not platforms <= set(probe.platform_fits)):
+            probe = gem_target.probe(self.command, self.environ, request.install_dir, request.user_install, platforms, self.runner)
         if probe.unreadable:
             raise AirgapError('%s cannot be read by %s; remove or repair these specifications before managing %s'
                               % (', '.join(probe.unreadable), self.command.ruby, probe.gem_dir), unreadable=probe.unreadable)

@@ -14,16 +14,16 @@ import re
 import shutil
 from collections import namedtuple
 
-from ..._common import process
+from ..._common import platform_info, process
 from ..._common.errors import AirgapError, InstallError
 from .gem_plan import InstalledGem, Toolchain
 
 GemCommand = namedtuple('GemCommand', ['gem', 'ruby', 'argv'])
 """The chosen gem executable, the ruby that runs it, and the argv prefix that runs gem."""
 
-Probe = namedtuple('Probe', ['ruby_version', 'rubygems_version', 'gem_dir', 'bindir', 'platforms', 'platform_fits',
-                             'default_gems', 'installed', 'unreadable', 'toolchain'])
-"""What one `ruby -e` run reports about the ruby and an install dir."""
+Probe = namedtuple('Probe', ['ruby', 'ruby_version', 'rubygems_version', 'gem_dir', 'bindir', 'platforms', 'platform_fits',
+                             'default_gems', 'installed', 'unreadable', 'toolchain', 'description'])
+"""What one `ruby -e` run reports about the ruby (description: the airgap_platform fact's ruby part) and an install dir."""
 
 STAGING_PREFIX = '.airgap-staging-'
 
@@ -79,7 +79,8 @@ make = ENV['MAKE'] || ENV['make'] || RbConfig::CONFIG['configure_args'].to_s[/wi
 headers = [File.join(RbConfig::CONFIG['rubyhdrdir'].to_s, 'ruby.h')]
 headers << File.join(RbConfig::CONFIG['rubyarchhdrdir'].to_s, 'ruby', 'config.h') if RbConfig::CONFIG['rubyarchhdrdir']
 puts JSON.generate(
-  'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
+  'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'local_platform' => Gem::Platform.local.to_s,
+  'api_version' => RbConfig::CONFIG['ruby_version'].to_s, 'engine' => (defined?(RUBY_ENGINE) ? RUBY_ENGINE : 'ruby'), 'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
   'platforms' => Gem.platforms.map(&:to_s), 'fits' => fits, 'default_gems' => defaults,
   'installed' => installed, 'unreadable' => unreadable,
   'cc' => (ENV['CC'] || RbConfig::CONFIG['CC']).to_s, 'make' => make,
@@ -190,8 +191,10 @@ def probe(command, base_env, install_dir=None, user_install=False, platforms=(),
     installed = [InstalledGem(g['name'], g['version'], g['platform'], g['full_name'], bool(g['extensions']),
                               bool(g['missing_extensions']), list(g['requires']), list(g.get('missing_files') or []))
                  for g in data['installed']]
-    return Probe(data['ruby'], data['rubygems'], data['gem_dir'], data['bindir'], data['platforms'], data['fits'],
-                 data['default_gems'], installed, data['unreadable'], toolchain)
+    description = platform_info.ruby_description(command.ruby, data['ruby'], data['local_platform'], data['rubygems'],
+                                                 data['api_version'], data['engine'])
+    return Probe(command.ruby, data['ruby'], data['rubygems'], data['gem_dir'], data['bindir'], data['platforms'], data['fits'],
+                 data['default_gems'], installed, data['unreadable'], toolchain, description)
 
 
 def failed_gem_files(output):

@@ -127,3 +127,35 @@ def test_a_stage_that_ship_cache_would_refuse_holds_nothing(tmp_path):
     assert holdings(str(real), 2, always)['settled'] == []
     os.chmod(str(real), 0o700)
     assert holdings(str(real), 2, always)['settled'] == [digest]
+
+
+def test_one_ruby_run_describes_ruby_and_answers_every_staged_gem_cache(tmp_path, monkeypatch):
+    from ansible_collections.airgap.packages.plugins.module_utils._target import host_state, platform_facts
+    from ansible_collections.airgap.packages.plugins.module_utils._target.ruby import gem_target
+    root, install_dir = str(tmp_path / 'stage'), str(tmp_path / 'gems')
+    for payload in (b'one', b'two'):
+        artifact = Artifact('a-1.0.gem', 'a', '1.0', len(payload), hashlib.sha256(payload).hexdigest(), platform='ruby')
+        manifest = Manifest('ruby', {'key': 'k'}, [], [artifact])
+        path = os.path.join(root, manifest.digest)
+        os.makedirs(path)
+        with open(os.path.join(path, 'manifest.json'), 'wb') as handle:
+            handle.write(canonical_json(manifest.to_dict()))
+        with open(os.path.join(path, artifact.filename), 'wb') as handle:
+            handle.write(payload)
+    os.chmod(str(tmp_path), 0o755)
+    runs = []
+    real = gem_target.probe
+    monkeypatch.setattr(gem_target, 'probe', lambda command, *args, **kwargs: runs.append(command.ruby) or real(command, *args, **kwargs))
+
+    class Module:
+        def get_bin_path(self, name):
+            return shutil.which(name)
+
+    probe = host_state.gem_probe(root, install_dir)
+    ruby = platform_facts.describe_ruby(Module(), 'ruby', probe)
+    matches = host_state.gems_match(install_dir, [], probe=probe)
+    settled = settled_digests(root, 2, matches)
+    assert len(runs) == 1 and os.path.basename(runs[0]).startswith('ruby')
+    assert ruby['key'].startswith('ruby-') and ruby['executable'] == shutil.which('ruby')
+    # Both caches were planned (their made-up gems are refused when checked), neither settled, with no second probe.
+    assert settled == [] and len(staged_digests(root)) == 2

@@ -66,7 +66,7 @@ class FakeRuby:
             installed.append({'name': gem_name, 'version': version, 'platform': 'ruby', 'full_name': full, 'extensions': False,
                               'missing_extensions': False, 'requires': requires})
         return 0, json.dumps({
-            'ruby': '3.1.2', 'rubygems': '3.3.15', 'gem_dir': directory, 'bindir': os.path.join(directory, 'bin'),
+            'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby', 'gem_dir': directory, 'bindir': os.path.join(directory, 'bin'),
             'platforms': ['ruby', 'x86_64-linux'], 'fits': {'ruby': True}, 'default_gems': ['json'], 'installed': installed,
             'unreadable': [], 'cc': 'cc', 'make': 'make', 'headers': [['/ruby.h', True]]}), ''
 

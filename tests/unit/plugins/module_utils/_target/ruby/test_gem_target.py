@@ -3,7 +3,9 @@
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -117,7 +119,7 @@ def test_stage_install_failure_names_the_failing_gem_and_hides_pointers_into_rem
 
 
 def probe_answer(**overrides):
-    data = {'ruby': '3.1.2', 'rubygems': '3.3.15', 'gem_dir': '/gems', 'bindir': '/gems/bin', 'platforms': ['ruby', 'x86_64-linux'],
+    data = {'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby', 'gem_dir': '/gems', 'bindir': '/gems/bin', 'platforms': ['ruby', 'x86_64-linux'],
             'fits': {'ruby': True}, 'default_gems': ['json'], 'installed': [], 'unreadable': [], 'cc': 'x86_64-linux-gnu-gcc',
             'make': 'make', 'headers': [['/usr/include/ruby-3.1.0/ruby.h', True]]}
     data.update(overrides)
@@ -142,6 +144,8 @@ def test_probe_is_one_ruby_run_with_the_install_dir_as_gem_home(tmp_path):
     assert found.installed[0].full_name == 'a-1' and found.installed[0].requires == ['b']
     assert found.toolchain.compiler_path == cc and found.toolchain.make_path is None
     assert found.platform_fits == {'ruby': True}
+    assert found.description == {'executable': '/usr/bin/ruby', 'version': '3.1.2', 'abi_version': '3.1.0', 'engine': 'ruby',
+                                 'platform': 'x86_64-linux', 'rubygems_version': '3.3.15', 'key': 'ruby-3.1.0-x86_64-linux'}
 
 
 def test_probe_failure_reports_ruby_error():
@@ -215,3 +219,14 @@ def test_stale_staging_trees_are_removed(tmp_path):
     os.makedirs(str(tmp_path / 'gems'))
     assert gem_target.remove_stale_staging(str(tmp_path)) == [str(tmp_path / (gem_target.STAGING_PREFIX + 'abc'))]
     assert os.listdir(str(tmp_path)) == ['gems']
+
+
+def test_the_probe_also_describes_this_ruby_as_it_says_of_itself_when_asked_separately():
+    ruby = shutil.which('ruby')
+    found = gem_target.probe(gem_target.GemCommand(None, ruby, None), dict(os.environ))
+    said = subprocess.run([ruby, '-e', 'puts RUBY_VERSION, RbConfig::CONFIG["ruby_version"], Gem::Platform.local.to_s, Gem::VERSION'],
+                          stdout=subprocess.PIPE, check=True).stdout.decode().split()
+    version, abi_version, gem_platform, rubygems = said
+    assert found.description == {'executable': ruby, 'version': version, 'abi_version': abi_version, 'engine': 'ruby',
+                                 'platform': gem_platform, 'rubygems_version': rubygems,
+                                 'key': 'ruby-%s-%s' % (abi_version, gem_platform)}
