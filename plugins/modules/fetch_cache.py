@@ -63,6 +63,15 @@ options:
         cache makes a move back on the channel cost no download.
     type: int
     default: 2
+  settled:
+    description:
+      - Digests that M(airgap.packages.host_state) reported, earlier in the same run, as caches this
+        node is settled on (the C(settled) list of its C(python) or C(ruby) result).
+      - When the pointer names one of them the task stops after the pointer request. The staged copy
+        is not read again (host_state verified it in this run) and nothing is pruned.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     details: Reads the pointer and, when the node lacks the cache, the manifest; reports what would be downloaded.
@@ -133,6 +142,11 @@ sequence:
   returned: success
   type: int
   sample: 3
+settled:
+  description: Whether the answer came from O(settled), after the pointer request alone.
+  returned: success
+  type: bool
+  sample: true
 fetched:
   description: Whether the cache was (or in check mode would be) staged by this task.
   returned: success
@@ -229,6 +243,7 @@ def main():
             key=dict(type='str', required=True, no_log=False),
             dest=dict(type='path', default=DEFAULT_STAGE),
             keep=dict(type='int', default=2),
+            settled=dict(type='list', elements='str', default=[]),
             **TRUST_ARGUMENT_SPEC
         ),
         required_together=[('access_key', 'secret_key')],
@@ -238,7 +253,7 @@ def main():
     try:
         backend = open_store(params, open_url=open_url)
         request = FetchRequest(params['channel'], params['ecosystem'], params['key'], params['dest'], params['keep'],
-                               module.check_mode, trust_from(params['trusted_keys']))
+                               module.check_mode, trust_from(params['trusted_keys']), params['settled'])
         result = fetch_cache(backend, request)
     except AirgapError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

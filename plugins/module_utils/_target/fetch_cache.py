@@ -18,7 +18,7 @@ from .._common.fsutil import atomic_write_bytes, check_trusted_directory
 from .._common.signing import SIGNATURE_SUFFIX, SignatureError
 from .._common.manifest import MANIFEST_NAME, load_manifest
 from .._common.staging import (
-    check_keep, check_stage, clear_leftovers, is_staged, prune_stage, stage_directory, staged_names, staged_path,
+    check_keep, check_stage, clear_leftovers, is_staged, is_staged_name, prune_stage, stage_directory, staged_names, staged_path,
 )
 from .._common.store import (
     StoreError, artifact_object, copy_limited, describe_index, pointer_object, read_index, read_manifest, read_pointer,
@@ -28,7 +28,12 @@ from .._common.store import (
 class FetchRequest:
     """What fetch_cache is asked: which cache (channel, ecosystem, key) into which staging root."""
 
-    def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False, trust=None):
+    def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False, trust=None, settled=()):
+        wrong = [digest for digest in settled if not is_staged_name(str(digest))]
+        if wrong:
+            raise AirgapError('settled holds %s, which is not a manifest digest (64 lowercase hex digits): pass the settled '
+                              'list host_state returns' % ', '.join(repr(digest) for digest in wrong))
+        self.settled = frozenset(settled)
         self.channel = channel
         self.ecosystem = ecosystem
         self.key = key
@@ -59,7 +64,14 @@ def fetch_cache(backend, request):
     path = staged_path(request.dest, digest)
     result = dict(changed=False, path=path, digest=digest, channel=request.channel, ecosystem=request.ecosystem,
                   key=request.key, sequence=pointer.sequence, fetched=False, downloaded_bytes=0, downloaded=[],
-                  reused=[], pruned=[])
+                  reused=[], pruned=[], settled=False)
+    if exists and digest in request.settled:
+        # host_state vouched for this digest in this run (verified, trusted, nothing to prune): nothing is read again.
+        if request.trust is not None and not request.check_mode:
+            remember_pointer(request, pointer)
+        result['settled'] = True
+        result['requests'] = backend.requests
+        return result
     present = exists and is_staged(request.dest, digest, request.trust)
     if not present and request.trust is not None and is_staged(request.dest, digest):
         # The staged copy is intact but its signature is not trusted (the keys rolled): take the store's, if trusted.

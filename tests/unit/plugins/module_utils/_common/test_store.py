@@ -126,6 +126,29 @@ def test_fetch_stages_the_cache_the_pointer_names_and_a_rerun_makes_one_request(
     assert (again['changed'], again['downloaded_bytes'], again['requests']) == (False, 0, 1)
 
 
+def test_a_digest_host_state_vouched_for_is_not_read_again_after_the_pointer(tmp_path, two_caches, monkeypatch):
+    from ansible_collections.airgap.packages.plugins.module_utils._common import manifest
+    first = two_caches[0]
+    publish(tmp_path / 'store', str(tmp_path / 'c1'))
+    fetch(tmp_path / 'store', tmp_path / 'stage')
+    monkeypatch.setattr(manifest, '_HASHED', {})
+    reads = []
+    monkeypatch.setattr(manifest, 'sha256_file', lambda path: reads.append(path) or 'x')
+    request = FetchRequest('stable', 'python', KEY, str(tmp_path / 'stage'), settled=[first.digest])
+    result = fetch_cache(store_of(tmp_path / 'store'), request)
+    assert (result['settled'], result['changed'], result['requests'], result['digest']) == (True, False, 1, first.digest)
+    assert reads == []
+    # Not vouched for, the staged copy is verified (here, every file reads as altered).
+    unvouched = fetch_cache(store_of(tmp_path / 'store'), FetchRequest('stable', 'python', KEY, str(tmp_path / 'stage'),
+                                                                     check_mode=True))
+    assert unvouched['settled'] is False and unvouched['fetched'] and reads
+
+
+def test_settled_must_hold_manifest_digests():
+    with pytest.raises(AirgapError, match="settled holds 'nope', which is not a manifest digest"):
+        FetchRequest('stable', 'python', KEY, '/var/cache/x', settled=['nope'])
+
+
 def test_moving_the_channel_downloads_only_new_artifacts_and_moving_back_downloads_nothing(tmp_path, two_caches):
     first, second = two_caches
     publish(tmp_path / 'store', str(tmp_path / 'c1'))
