@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import pwd
 import stat
 import tempfile
@@ -77,6 +78,20 @@ def environment_lock(target, timeout=600):
         yield lock_file
     finally:
         os.close(fd)
+
+
+def remove_leftovers(root, prefix):
+    """Remove the directories under root whose names start with prefix: what killed runs left. Only called while
+    holding the lock that every run takes for as long as its own such directory exists, so the lock tells, not an
+    age. Returns their paths."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    stale = [os.path.join(root, name) for name in sorted(names) if name.startswith(prefix)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def lock_is_held(target):

@@ -23,24 +23,28 @@ def normalise_name(name):
     return re.sub(r'[-_.]+', '-', name).lower()
 
 
-def _metadata_headers(path):
-    """Name and Version from a METADATA / PKG-INFO file; stops at the first blank line."""
+def metadata_headers(lines):
+    """Name and Version from the lines (bytes) of a METADATA / PKG-INFO file; stops at the first blank line."""
     name = version = None
+    for raw in lines:
+        line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+        if not line:
+            break
+        if name is None and line.startswith('Name:'):
+            name = line[5:].strip()
+        elif version is None and line.startswith('Version:'):
+            version = line[8:].strip()
+        if name and version:
+            break
+    return name, version
+
+
+def _metadata_headers(path):
     try:
         with open(path, 'rb') as handle:
-            for raw in handle:
-                line = raw.decode('utf-8', 'replace').rstrip('\r\n')
-                if not line:
-                    break
-                if name is None and line.startswith('Name:'):
-                    name = line[5:].strip()
-                elif version is None and line.startswith('Version:'):
-                    version = line[8:].strip()
-                if name and version:
-                    break
+            return metadata_headers(handle)
     except (IOError, OSError):
         return None, None
-    return name, version
 
 
 def _from_directory_name(entry):

@@ -20,6 +20,8 @@ import stat
 import tempfile
 from collections import namedtuple
 
+from ..._common.fsutil import remove_leftovers
+
 KEEP_PREFIX = '.airgap-undo-'
 
 Entry = namedtuple('Entry', ['kind', 'dev', 'ino', 'size', 'mtime', 'mode', 'link'])
@@ -101,18 +103,6 @@ def _remove(path, entry):
         os.unlink(path)
 
 
-def remove_stale(root):
-    """Keep directories of runs that were killed before they could clean up; only called under the environment's lock."""
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return []
-    stale = [os.path.join(root, name) for name in names if name.startswith(KEEP_PREFIX)]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return stale
-
-
 class Undo:
     """The listing and kept files of one environment, taken just before an installer runs."""
 
@@ -134,7 +124,7 @@ class Undo:
         existing = [root for root in roots if os.path.isdir(root)]
         if not existing:
             return cls(roots, None, {}, {})
-        remove_stale(existing[0])
+        remove_leftovers(existing[0], KEEP_PREFIX)
         keep_dir = tempfile.mkdtemp(prefix=KEEP_PREFIX, dir=existing[0])
         try:
             entries = list_tree(roots, skip=[keep_dir])

@@ -153,19 +153,6 @@ def member_problem(name, kind_mode=0):
     return None
 
 
-def _metadata_headers(data):
-    name = version = None
-    for raw in data.splitlines():
-        line = raw.decode('utf-8', 'replace').rstrip('\r')
-        if not line:
-            break
-        if name is None and line.startswith('Name:'):
-            name = line[5:].strip()
-        elif version is None and line.startswith('Version:'):
-            version = line[8:].strip()
-    return name, version
-
-
 class _Refusal(Exception):
     def __init__(self, problem, member=None):
         super(_Refusal, self).__init__(problem)
@@ -236,7 +223,7 @@ def _check_members(archive, filename, dist, file_version, name, version):
     for needed in ('METADATA', 'WHEEL', 'RECORD'):
         if '%s/%s' % (dist_info, needed) not in members:
             raise _Refusal('is missing', '%s/%s' % (dist_info, needed))
-    meta_name, meta_version = _metadata_headers(_read(archive, '%s/METADATA' % dist_info))
+    meta_name, meta_version = interpreter_probe.metadata_headers(_read(archive, '%s/METADATA' % dist_info).splitlines())
     if not meta_name or normalise_name(meta_name) != normalise_name(name) or not meta_version or not same_version(meta_version, version):
         raise _Refusal('says Name: %s, Version: %s, but the manifest pins %s %s' % (meta_name, meta_version, name, version),
                        '%s/METADATA' % dist_info)

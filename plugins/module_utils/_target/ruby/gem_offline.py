@@ -19,7 +19,7 @@ from . import gem_plan
 from . import gem_target
 from ..._common import process
 from ..._common.errors import AirgapError, InstallError
-from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir
+from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir, remove_leftovers
 from .gem_plan import check_gem_name
 from ..._common.manifest import load_manifest, verify_artifacts
 from ..._common.signing import trust_from
@@ -136,7 +136,7 @@ class GemOffline:
             bindir = request.bindir or plan.probe.bindir
             if not os.path.isdir(install_dir):
                 os.makedirs(install_dir)
-            gem_target.remove_stale_staging(install_dir)
+            remove_leftovers(install_dir, gem_target.STAGING_PREFIX)
             staging = private_tempdir(install_dir, gem_target.STAGING_PREFIX)
             try:
                 to_install = gem_plan.install_order([a for step in plan.steps for a in step.install])

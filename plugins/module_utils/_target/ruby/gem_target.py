@@ -317,15 +317,3 @@ def merge_staged(root, install_dir, bindir, trash):
             _move_into_place(os.path.join(staged_specs, name), os.path.join(target, name), trash)
             moved.append(os.path.join('specifications', name))
     return moved
-
-
-def remove_stale_staging(install_dir):
-    """Staging trees left by a run that was killed; only called while holding the install dir's lock."""
-    try:
-        names = os.listdir(install_dir)
-    except OSError:
-        return []
-    stale = [os.path.join(install_dir, n) for n in names if n.startswith(STAGING_PREFIX)]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return stale

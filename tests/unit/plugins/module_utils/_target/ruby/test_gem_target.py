@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils._target.ruby import gem_target
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError, InstallError
+from ansible_collections.airgap.packages.plugins.module_utils._common.fsutil import remove_leftovers
 
 
 def write(path, text='', mode=0o644):
@@ -217,7 +218,7 @@ def test_merge_moves_specifications_last(tmp_path, monkeypatch):
 def test_stale_staging_trees_are_removed(tmp_path):
     os.makedirs(str(tmp_path / (gem_target.STAGING_PREFIX + 'abc') / 'root'))
     os.makedirs(str(tmp_path / 'gems'))
-    assert gem_target.remove_stale_staging(str(tmp_path)) == [str(tmp_path / (gem_target.STAGING_PREFIX + 'abc'))]
+    assert remove_leftovers(str(tmp_path), gem_target.STAGING_PREFIX) == [str(tmp_path / (gem_target.STAGING_PREFIX + 'abc'))]
     assert os.listdir(str(tmp_path)) == ['gems']
 
 
