@@ -15,6 +15,7 @@ import pytest
 
 from runner import ansible_env, local_task_both_ways, local_tasks
 
+from ansible_collections.airgap.packages.plugins.module_utils._controller.cache_dir import WORKSPACE_PREFIX
 from ansible_collections.airgap.packages.plugins.module_utils._common import platform_info
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.scripts import wheeltags
@@ -172,7 +173,7 @@ def test_a_failed_download_leaves_the_previous_cache_and_manifest_intact(ansible
     assert failed['failed'] and filename in failed['msg'] and 'sha256' in failed['msg'], failed
     assert files_in(first['path']) == FIXTURE_WHEELS[:2]
     assert load_manifest(first['path']).digest == first['digest']
-    assert [n for n in os.listdir(str(tmp_path)) if n.startswith('.wheel_cache-')] == []
+    assert [n for n in os.listdir(str(tmp_path)) if n.startswith(WORKSPACE_PREFIX)] == []
 
 
 def test_an_interrupted_build_leaves_the_previous_cache_intact_and_the_next_run_completes(python_index, tmp_path, ansible):
@@ -184,7 +185,7 @@ def test_an_interrupted_build_leaves_the_previous_cache_intact_and_the_next_run_
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ansible_env())
     deadline = time.time() + 60
     # The sdist build runs inside the private workspace: kill everything once it exists.
-    while time.time() < deadline and not any(n.startswith('.wheel_cache-') for n in os.listdir(str(tmp_path))):
+    while time.time() < deadline and not any(n.startswith(WORKSPACE_PREFIX) for n in os.listdir(str(tmp_path))):
         time.sleep(0.02)
     for pid in descendants(proc.pid) + [proc.pid]:
         try:
@@ -197,7 +198,7 @@ def test_an_interrupted_build_leaves_the_previous_cache_intact_and_the_next_run_
     assert SDIST_WHEEL not in [a.filename for a in load_manifest(first['path']).artifacts]
     done = run(ansible, bigger)
     assert done['caches'][0]['added'] == [SDIST_WHEEL], done
-    assert [n for n in os.listdir(str(tmp_path)) if n.startswith('.wheel_cache-')] == []
+    assert [n for n in os.listdir(str(tmp_path)) if n.startswith(WORKSPACE_PREFIX)] == []
 
 
 # ---------------------------------------------------------------- bad input
