@@ -1,11 +1,9 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import ast
 import functools
 import itertools
 import random
-import sys
 
 import pytest
 from packaging.version import InvalidVersion, Version
@@ -141,16 +139,3 @@ def test_an_invalid_version_equals_only_its_own_text_without_case_and_surroundin
     assert compare_versions('1.0-SNAPSHOT', '1.0') == -1
     assert compare_versions('0.23ubuntu1', '0.23ubuntu2') == -1
     assert compare_versions('0.24ubuntu1', '0.23ubuntu2') == 1
-
-
-def test_pep440_imports_only_the_standard_library():
-    with open(pep440.__file__) as handle:
-        tree = ast.parse(handle.read())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split('.')[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module.split('.')[0])
-    assert imported, 'no import found: the check reads the wrong file'
-    assert sorted(imported - set(sys.stdlib_module_names)) == []
