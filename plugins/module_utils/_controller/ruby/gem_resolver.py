@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The bridge to RubyGems on the controller: resolve a closure for a foreign platform, fetch gems.
+"""The bridge to RubyGems and Bundler on the controller: resolve a closure for a foreign platform,
+fetch gems, read a Gemfile.lock and decide which of its variants installs on a platform.
 
-Controller only. The helper resolver_helper.rb (beside this file) runs RubyGems' own resolver
-(Gem::Resolver with the sources' index) in one short `ruby -e` process per step. Nothing is installed or compiled: the Ruby process gets a private empty GEM_HOME, HOME and
-gem configuration, so the controller's ~/.gemrc, /etc/gemrc and GEM_* variables play no
+Controller only. Ruby answers the Ruby questions: the helper resolver_helper.rb (beside this file)
+runs RubyGems' own resolver (Gem::Resolver with the sources' index), Bundler's own
+Bundler::LockfileParser and RubyGems' own Gem::Platform rules, in one short `ruby -e` process per
+step. Nothing is installed or compiled: the Ruby process gets a private empty GEM_HOME, HOME and
+gem configuration, so the controller's ~/.gemrc, /etc/gemrc and GEM_*/BUNDLE_* variables play no
 part. Requests and answers are JSON on stdin/stdout, so source credentials never appear on a
 command line.
 """
@@ -21,13 +24,15 @@ from collections import namedtuple
 from ..._common import process
 from ..._common.errors import ResolutionError
 from ..._common.credentials import Redactor, url_label
+from ..._target.ruby.gem_plan import check_gem_name
 from . import ruby_programs
+from .gem_spec import GemRequest, LockedGem, Lockfile, PlatformFit, check_lockfile, parse_requirement, parse_version
 
 from urllib.parse import urlsplit
 
 DEFAULT_SOURCE = 'https://rubygems.org/'
 HELPER = 'resolver_helper.rb'
-NEEDS_RUBY = 'gem_cache needs Ruby with RubyGems on the controller'
+NEEDS_RUBY = 'gem_cache needs Ruby with RubyGems (and Bundler, for a gemfile_lock) on the controller'
 
 ResolvedGem = namedtuple('ResolvedGem', ['name', 'version', 'platform', 'filename', 'source', 'requires'])
 """A gem the resolver picked: source is the (credential-bearing) source URL; requires is a list of 'name (req)'."""
@@ -154,6 +159,9 @@ class RubyGems:
             details.update(file=error.get('file'), source=url_label(error.get('source', '')))
             return ResolutionError('%s from %s is not a valid gem (%s): the source serves a broken file'
                                    % (error.get('file'), url_label(error.get('source', '')), message), **details)
+        if kind == 'malformed':
+            details.update(line=error.get('line'), why=message)
+            return ResolutionError('malformed at line %s while trying to %s: %s' % (error.get('line'), what, message), **details)
         if kind == 'rubygems_changed':
             details['rubygems_version'] = error.get('rubygems_version')
             return ResolutionError('RubyGems on the controller has changed what gem_cache adjusts to resolve for a target (%s) '
@@ -240,10 +248,47 @@ class RubyGems:
         answer = self.call({'command': 'gemrc_sources'}, "read the gem sources of this machine's gem configuration", env=env)
         return [str(s) for s in answer['sources']]
 
+    def read_gemfile_lock(self, text, origin, platforms):
+        """The Lockfile Bundler reads in text (the content of origin), with its fit for each of platforms."""
+        payload = {'command': 'gemfile_lock', 'text': text, 'platforms': sorted(set(platforms))}
+        try:
+            answer = self.call(payload, 'read %s' % origin)
+        except ResolutionError as exc:
+            if exc.details.get('kind') != 'malformed':
+                raise
+            line = exc.details['line']
+            raise ResolutionError('%s is malformed at line %d: %s. Regenerate it with `bundle lock`.'
+                                  % (origin, line, exc.details['why']), gemfile_lock=origin, line=line)
+        return lockfile_from_answer(answer, origin)
+
+    def platforms(self, split=(), match=()):
+        """RubyGems' own answers on platforms: {text: (cpu, os, version)} as Gem::Platform.new splits each of split, and
+        for each (target, gem platform) of match whether such a gem installs on the target (Gem::Platform.match_gem?)."""
+        answer = self.call({'command': 'platforms', 'split': list(split), 'match': [list(m) for m in match]}, 'compare platforms')
+        return dict((text, tuple(parts)) for text, parts in answer['split'].items()), list(answer['match'])
+
     def self_check(self, target):
         """What RubyGems answers once the helper made it answer for target: its patches, checked and applied."""
         wanted = {'platform': target.platform, 'ruby_version': target.ruby_version, 'rubygems_version': target.rubygems_version}
         return self.call({'command': 'self_check', 'target': wanted}, 'check the RubyGems patches')
+
+
+def lockfile_from_answer(answer, origin):
+    """A checked Lockfile from the helper's answer to gemfile_lock (names, versions and requirements validated)."""
+    def request(item):
+        return GemRequest(check_gem_name(item['name'], origin), parse_requirement(item['requirements'], '%s: %s' % (origin, item['name'])))
+
+    specs = [LockedGem(check_gem_name(s['name'], origin), parse_version(s['version'], '%s: %s' % (origin, s['name'])), s['platform'],
+                       tuple(request(r) for r in s['requires']))
+             for s in answer['specs']]
+    kinds = [s['source'] for s in answer['specs']]
+    gem_specs = [spec for spec, kind in zip(specs, kinds) if kind == 'gem']
+    foreign = [spec for spec, kind in zip(specs, kinds) if kind != 'gem']
+    fits = dict((platform, PlatformFit(bool(fit['listed']), tuple(specs[i] for i in fit['chosen']),
+                                       dict((name, list(p)) for name, p in fit['unfit'].items())))
+                for platform, fit in answer['fits'].items())
+    return check_lockfile(Lockfile(origin, gem_specs, list(answer['platforms']), [request(d) for d in answer['dependencies']],
+                                   foreign, fits))
 
 
 def _safe_filename(name):

@@ -18,19 +18,22 @@ PROGRAMS = {
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
-# RubyGems answers gem_cache's Ruby questions on the controller: which gems a request resolves to
-# for a target, and what a fetched gem holds. gem_resolver.py runs this file with `ruby -e` in a private, empty RubyGems
+# RubyGems and Bundler answer gem_cache's Ruby questions on the controller: which gems a request
+# resolves to for a target, which variant of a locked gem installs on a platform, what a
+# Gemfile.lock locks. gem_resolver.py runs this file with `ruby -e` in a private, empty RubyGems
 # environment (its own GEM_HOME, HOME and gemrc) and writes one JSON request to stdin:
 #
 #   {"command": "resolve", "sources": [url], "targets": [{"key", "platform", "ruby_version",
 #       "rubygems_version", "requests": [{"name", "requirements": [text]}], "prefer": {name: version}}]}
 #   {"command": "fetch", "dir": path, "items": [{"filename", "urls": [url]}]}
+#   {"command": "gemfile_lock", "text": lockfile text, "platforms": [platform]}
+#   {"command": "platforms", "split": [platform], "match": [[target platform, gem platform]]}
 #   {"command": "gemrc_sources"}      (run with this machine's own environment, not the private one)
 #   {"command": "self_check", "target": {"platform", "ruby_version", "rubygems_version"}}
 #
 # It answers one JSON document on stdout: {"ok": true, ...} or {"ok": false, "error": {"kind",
 # "message", ...}}. Source URLs, which may carry credentials, travel on stdin only. Nothing is
-# installed or compiled. Standard library and RubyGems 3.x only.
+# installed or compiled. Standard library, RubyGems 3.x and (for gemfile_lock) Bundler only.
 
 require 'json'
 require 'rubygems'
@@ -274,6 +277,192 @@ def fetch(input)
   { 'ok' => true, 'files' => input['items'].map { |item| fetch_one(fetcher, input['dir'], item) } }
 end
 
+# --- platforms --------------------------------------------------------------------------------------
+
+def platform_of(text)
+  # Gem::Platform.new answers the string 'ruby' for ruby, a Gem::Platform for anything else.
+  Gem::Platform.new(text)
+end
+
+# Whether a gem built for gem_platform installs where Gem.platforms are the target's: RubyGems' own rule.
+def installs?(gem_platform, gem_name)
+  if Gem::Platform.respond_to?(:match_gem?)
+    Gem::Platform.match_gem?(gem_platform, gem_name)
+  else
+    Gem::Platform.match(gem_platform) # RubyGems before 3.3
+  end
+end
+
+def with_target_platform(text)
+  Gem.platforms = text == 'ruby' ? [Gem::Platform::RUBY] : [Gem::Platform::RUBY, platform_of(text)]
+  yield
+end
+
+def platforms(input)
+  split = input.fetch('split', []).to_h do |text|
+    platform = platform_of(text)
+    [text, platform.is_a?(Gem::Platform) ? [platform.cpu, platform.os, platform.version] : [nil, platform.to_s, nil]]
+  end
+  match = input.fetch('match', []).map do |target, gem_platform|
+    with_target_platform(target) { installs?(platform_of(gem_platform), nil) ? true : false }
+  end
+  { 'ok' => true, 'split' => split, 'match' => match }
+end
+
+# --- Gemfile.lock -----------------------------------------------------------------------------------
+
+MERGE_CONFLICT = /<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|/.freeze
+
+def lockfile_parser
+  Bundler::LockfileParser
+end
+
+# Bundler's parser skips every line it does not understand: a section it does not know, a tab-indented
+# spec, an option without its colon. A gem on such a line would be missing from the cache without a
+# word, so each line must be one that Bundler reads in the section it is in (by Bundler's own patterns).
+def unread_line(lines)
+  parser = lockfile_parser
+  known = parser::KNOWN_SECTIONS + ['CHECKSUMS'] # CHECKSUMS (Bundler 2.5+) holds nothing gem_cache needs.
+  section = nil
+  in_specs = false
+  spec_seen = false
+  lines.each_with_index do |line, index|
+    number = index + 1
+    return [number, 'it contains a merge conflict marker'] if line.match?(MERGE_CONFLICT)
+    next if line.strip.empty?
+    return [number, 'tab character (Gemfile.lock indents with spaces)'] if line.include?("\t")
+
+    unless line.start_with?(' ')
+      return [number, "unknown section '#{line}'"] unless known.include?(line)
+
+      section = line
+      in_specs = false
+      spec_seen = false
+      next
+    end
+    return [number, 'indented line outside any section'] if section.nil?
+
+    why = if parser::SOURCE.include?(section)
+            if line == parser::SPECS
+              in_specs = true
+              nil
+            elsif !in_specs
+              "expected \"  key: value\" or \"  specs:\" in the #{section} section" unless line.match?(parser::OPTIONS)
+            elsif !line.match?(parser::NAME_VERSION) || ![4, 6].include?(line[/\A */].size)
+              'expected a spec ("    name (version)") or one of its dependencies ("      name (requirement)")'
+            elsif line[/\A */].size == 6 && !spec_seen
+              'a dependency line before any spec'
+            elsif line[/\A */].size == 4 && line.match(parser::NAME_VERSION)[3].nil?
+              "spec '#{line.strip}' has no version (expected \"    name (version)\")"
+            else
+              spec_seen = true
+              nil
+            end
+          elsif section == parser::DEPENDENCIES
+            'expected "  name" or "  name (requirement)"' unless line.match?(parser::NAME_VERSION) && line[/\A */].size == 2
+          elsif section == parser::PLATFORMS
+            'expected one platform per line' unless line.match?(/\A  \S+\z/)
+          end
+    return [number, why] if why
+  end
+  nil
+end
+
+# The specs of PLUGIN SOURCE sections, which Bundler can only parse with the plugin installed: they
+# are reported as gems no gem source serves, and blanked out of the text Bundler reads.
+def plugin_specs(lines)
+  section = nil
+  specs = []
+  blanked = lines.map do |line|
+    section = line unless line.start_with?(' ') || line.strip.empty?
+    next line unless section == lockfile_parser::PLUGIN
+
+    if line =~ lockfile_parser::NAME_VERSION && line[/\A */].size == 4
+      specs << { 'name' => Regexp.last_match(2), 'version' => Regexp.last_match(3).to_s, 'platform' => 'ruby',
+                 'source' => 'plugin', 'requires' => [] }
+    end
+    ''
+  end
+  [specs, blanked]
+end
+
+def parse_lock(lines)
+  lockfile_parser.new(lines.join("\n"))
+end
+
+# The first line Bundler's parser fails on: the shortest failing prefix (parsing is line by line).
+def failing_line(lines)
+  low = 0
+  high = lines.size
+  while high - low > 1
+    middle = (low + high) / 2
+    begin
+      parse_lock(lines[0, middle])
+      low = middle
+    rescue StandardError
+      high = middle
+    end
+  end
+  high
+end
+
+def source_kind(source)
+  return 'gem' if source.is_a?(Bundler::Source::Rubygems)
+  return 'git' if source.is_a?(Bundler::Source::Git)
+  return 'path' if source.is_a?(Bundler::Source::Path)
+
+  'plugin'
+end
+
+def requirement_list(dependency)
+  { 'name' => dependency.name, 'requirements' => dependency.requirement.as_list }
+end
+
+# For one target platform: the variant of each locked gem that installs there, the precompiled one
+# (the exact platform first) over the ruby one, and the gems no variant of which installs there.
+def platform_fit(text, specs, lock_platforms)
+  with_target_platform(text) do
+    chosen = []
+    unfit = {}
+    specs.each_index.select { |i| specs[i][:kind] == 'gem' }.group_by { |i| specs[i][:spec].name }.sort.each do |name, indexes|
+      native = indexes.reject { |i| specs[i][:platform] == 'ruby' }.select { |i| installs?(specs[i][:spec].platform, name) }
+      generic = indexes.select { |i| specs[i][:platform] == 'ruby' }
+      best = native.min_by { |i| [specs[i][:platform] == text ? 0 : 1, specs[i][:platform]] } || generic.first
+      if best
+        chosen << best
+      else
+        unfit[name] = indexes.map { |i| specs[i][:platform] }.sort
+      end
+    end
+    { 'listed' => lock_platforms.any? { |p| installs?(p, nil) }, 'chosen' => chosen, 'unfit' => unfit }
+  end
+end
+
+def gemfile_lock(input)
+  # Bundler looks for a Gemfile and its settings from here: the private HOME, not this machine's.
+  ENV['BUNDLE_GEMFILE'] = File.join(ENV.fetch('HOME'), 'Gemfile')
+  ENV['BUNDLE_APP_CONFIG'] = File.join(ENV.fetch('HOME'), '.bundle')
+  require 'bundler'
+  lines = input['text'].gsub("\r\n", "\n").split("\n")
+  line, why = unread_line(lines)
+  return failure('malformed', why, 'line' => line) if line
+
+  foreign, lines = plugin_specs(lines)
+  begin
+    parser = parse_lock(lines)
+  rescue Bundler::BundlerError, ArgumentError => e
+    return failure('malformed', (e.cause || e).message, 'line' => failing_line(lines))
+  end
+  specs = parser.specs.map { |s| { spec: s, kind: source_kind(s.source), platform: s.platform.to_s } }
+  answers = specs.map do |s|
+    { 'name' => s[:spec].name, 'version' => s[:spec].version.to_s, 'platform' => s[:platform], 'source' => s[:kind],
+      'requires' => s[:spec].dependencies.map { |d| requirement_list(d) } }
+  end
+  { 'ok' => true, 'specs' => answers + foreign, 'platforms' => parser.platforms.map(&:to_s),
+    'dependencies' => parser.dependencies.values.map { |d| requirement_list(d) },
+    'fits' => input['platforms'].to_h { |p| [p, platform_fit(p, specs, parser.platforms)] } }
+end
+
 # --- main -------------------------------------------------------------------------------------------
 
 def gemrc_sources
@@ -297,6 +486,8 @@ def main
     case command
     when 'resolve' then answer(resolve(input))
     when 'fetch' then answer(fetch(input))
+    when 'gemfile_lock' then answer(gemfile_lock(input))
+    when 'platforms' then answer(platforms(input))
     when 'gemrc_sources' then answer(gemrc_sources)
     when 'self_check' then answer(self_check(input))
     else answer(failure('internal', "unknown command #{command}"))
