@@ -258,7 +258,7 @@ class RubyGems:
                 raise
             line = exc.details['line']
             raise ResolutionError('%s is malformed at line %d: %s. Regenerate it with `bundle lock`.'
-                                  % (origin, line, exc.details['why']), gemfile_lock=origin, line=line)
+                                  % (origin, line, ' '.join(exc.details['why'].split())), gemfile_lock=origin, line=line)
         return lockfile_from_answer(answer, origin)
 
     def platforms(self, split=(), match=()):

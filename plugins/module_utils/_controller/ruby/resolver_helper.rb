@@ -362,9 +362,9 @@ def plugin_specs(lines)
     section = line unless line.start_with?(' ') || line.strip.empty?
     next line unless section == lockfile_parser::PLUGIN
 
-    if line =~ lockfile_parser::NAME_VERSION && line[/\A */].size == 4
-      specs << { 'name' => Regexp.last_match(2), 'version' => Regexp.last_match(3).to_s, 'platform' => 'ruby',
-                 'source' => 'plugin', 'requires' => [] }
+    spec = line.match(lockfile_parser::NAME_VERSION)
+    if spec && spec[1].size == 4
+      specs << { 'name' => spec[2], 'version' => spec[3].to_s, 'platform' => 'ruby', 'source' => 'plugin', 'requires' => [] }
     end
     ''
   end

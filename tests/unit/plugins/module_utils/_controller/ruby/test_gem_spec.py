@@ -263,6 +263,16 @@ def test_git_and_path_gems_cannot_be_cached(rubygems):
         lock.gems_for('ruby')
 
 
+def test_path_and_plugin_source_gems_cannot_be_cached_either(rubygems):
+    # Bundler reads a PLUGIN SOURCE section only with its plugin installed: its specs are named without it.
+    text = LOCK.replace('GEM\n', 'PATH\n  remote: vendor/pgem\n  specs:\n    pgem (0.3.0)\n\n'
+                        'PLUGIN SOURCE\n  remote: https://example.com/\n  type: custom\n  specs:\n    plugged (0.2.0)\n\nGEM\n', 1)
+    text = text.replace('  airgap_chain_a\n', '  airgap_chain_a\n  pgem!\n  plugged!\n')
+    lock = read_lock(rubygems, text)
+    with pytest.raises(ResolutionError, match='GIT, PATH or plugin sources \\(pgem 0.3.0, plugged 0.2.0\\)'):
+        lock.gems_for('ruby')
+
+
 def test_a_dependency_on_bundler_needs_no_locked_spec(rubygems):
     text = LOCK.replace('      airgap_chain_c (>= 0.5)\n', '      airgap_chain_c (>= 0.5)\n      bundler (>= 1.15)\n')
     assert read_lock(rubygems, text).specs[1].requires[-1].name == 'bundler'
