@@ -406,6 +406,17 @@ def failing_line(lines)
   high
 end
 
+# Bundler keeps a spec's platform as a Gem::Platform, whose name can differ from the one the lock
+# writes (RubyGems 3.3 reads x86_64-linux-gnu as x86_64-linux); the gem file is named as the lock says.
+def written_platforms(lines)
+  lines.each_with_object({}) do |line, written|
+    spec = line.match(lockfile_parser::NAME_VERSION)
+    next unless spec && spec[1].size == 4 && spec[4]
+
+    written[[spec[2], spec[3], Gem::Platform.new(spec[4]).to_s]] = spec[4]
+  end
+end
+
 def source_kind(source)
   return 'gem' if source.is_a?(Bundler::Source::Rubygems)
   return 'git' if source.is_a?(Bundler::Source::Git)
@@ -453,7 +464,11 @@ def gemfile_lock(input)
   rescue Bundler::BundlerError, ArgumentError => e
     return failure('malformed', (e.cause || e).message, 'line' => failing_line(lines))
   end
-  specs = parser.specs.map { |s| { spec: s, kind: source_kind(s.source), platform: s.platform.to_s } }
+  written = written_platforms(lines)
+  specs = parser.specs.map do |s|
+    platform = written.fetch([s.name, s.version.to_s, s.platform.to_s], s.platform.to_s)
+    { spec: s, kind: source_kind(s.source), platform: platform }
+  end
   answers = specs.map do |s|
     { 'name' => s[:spec].name, 'version' => s[:spec].version.to_s, 'platform' => s[:platform], 'source' => s[:kind],
       'requires' => s[:spec].dependencies.map { |d| requirement_list(d) } }

@@ -201,6 +201,15 @@ def test_locked_variant_for_a_platform_is_the_precompiled_one_with_its_own_depen
     assert chosen['airgap_chain_a'].platform == 'ruby'
 
 
+def test_a_locked_variant_keeps_the_platform_name_the_lock_writes(rubygems):
+    # RubyGems 3.3 reads x86_64-linux-gnu as x86_64-linux; the file on the source is named as the lock says.
+    lock = read_lock(rubygems, LOCK.replace('airgap_native (1.0.0-x86_64-linux)', 'airgap_native (1.0.0-x86_64-linux-gnu)'),
+                     platforms=['x86_64-linux'])
+    chosen, _warnings = lock.gems_for('x86_64-linux')
+    assert chosen['airgap_native'].platform == 'x86_64-linux-gnu'
+    assert gem_spec.gem_filename('airgap_native', '1.0.0', chosen['airgap_native'].platform) == 'airgap_native-1.0.0-x86_64-linux-gnu.gem'
+
+
 def test_a_gem_locked_only_for_another_platform_is_left_out_with_a_warning(rubygems):
     chosen, warnings = read_lock(rubygems, LOCK, platforms=['x86_64-linux']).gems_for('x86_64-linux')
     assert 'tool' not in chosen
