@@ -24,10 +24,8 @@ from collections import namedtuple
 
 from ..._common.errors import AirgapError, ManifestError, ResolutionError
 from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir
-from .gem_resolver import DEFAULT_SOURCE, normalize_source
-from .gem_spec import (
-    GemRequest, closure, gem_filename, locked_gems_for, merge_requests, parse_gem_request, parse_gemfile_lock,
-    parse_targets)
+from .gem_resolver import DEFAULT_SOURCE, NEEDS_RUBY, RubyGems, normalize_source
+from .gem_spec import GemRequest, closure, gem_filename, merge_requests, parse_gem_request, parse_targets
 from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
 from ..._common.manifest import (
     Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, write_manifest)
@@ -61,24 +59,17 @@ Wanted = namedtuple('Wanted', ['filename', 'name', 'version', 'platform', 'urls'
 """A gem file the cache must hold: urls are the sources to fetch it from, in order."""
 
 
-def request_from_params(params, read_gemrc_sources=None):
-    """Validate the module options into a GemCacheRequest (errors name the offending option)."""
+def request_from_params(params, read_gemrc_sources=None, ruby=None):
+    """Validate the module options into a GemCacheRequest (errors name the offending option).
+
+    A gemfile_lock is read by Bundler: ruby is the Ruby to run (else the one in PATH).
+    """
     check_directory_to_write('dest', params['dest'])
     asked = [parse_gem_request(item) for item in params.get('gems') or []]
     gems = merge_requests(asked)
-    lockfile, origin = None, None
-    if params.get('gemfile_lock'):
-        origin = params['gemfile_lock']
-        try:
-            with open(origin, 'rb') as handle:
-                text = handle.read().decode('utf-8')
-        except (IOError, OSError) as exc:
-            raise ResolutionError('cannot read gemfile_lock %s: %s' % (origin, exc.strerror or exc), gemfile_lock=origin)
-        except UnicodeDecodeError:
-            raise ResolutionError('%s is malformed: not UTF-8 text. Regenerate it with `bundle lock`.' % origin,
-                                  gemfile_lock=origin)
-        lockfile = parse_gemfile_lock(text, origin)
-    if not gems and lockfile is None:
+    origin = params.get('gemfile_lock') or None
+    text = _read_gemfile_lock(origin) if origin else None
+    if not gems and text is None:
         raise ResolutionError('nothing to cache: name gems, a gemfile_lock, or both')
     sources = []
     for url in params.get('sources') or []:
@@ -93,8 +84,26 @@ def request_from_params(params, read_gemrc_sources=None):
     if not sources:
         sources = [DEFAULT_SOURCE]
     targets = parse_targets(params['platforms'] if params.get('platforms') is not None else ['ruby'])
+    lockfile = None
+    if text is not None:
+        ruby = ruby or shutil.which('ruby')
+        if not ruby:
+            raise ResolutionError('%s: ruby was not found in PATH' % NEEDS_RUBY, gemfile_lock=origin)
+        with RubyGems(ruby, []) as rubygems:
+            lockfile = rubygems.read_gemfile_lock(text, origin, [t.platform for t in targets])
     return GemCacheRequest(gems, asked, lockfile, origin, sources, targets, params['dest'], bool(params.get('prune', True)),
                            bool(params.get('refresh', False)))
+
+
+def _read_gemfile_lock(origin):
+    try:
+        with open(origin, 'rb') as handle:
+            return handle.read().decode('utf-8')
+    except (IOError, OSError) as exc:
+        raise ResolutionError('cannot read gemfile_lock %s: %s' % (origin, exc.strerror or exc), gemfile_lock=origin)
+    except UnicodeDecodeError:
+        raise ResolutionError('%s is malformed: not UTF-8 text. Regenerate it with `bundle lock`.' % origin,
+                              gemfile_lock=origin)
 
 
 def requires_text(requests):
@@ -118,7 +127,7 @@ class CachePlan:
         self.locked = {}
         locked_tops = []
         if request.lockfile is not None:
-            self.locked, warnings = locked_gems_for(request.lockfile, target.platform, request.lock_origin)
+            self.locked, warnings = request.lockfile.gems_for(target.platform)
             self.warnings.extend(warnings)
             # A top-level gem locked only for other platforms is not part of this environment.
             locked_tops = [r for r in request.lockfile.dependencies if r.name in self.locked]

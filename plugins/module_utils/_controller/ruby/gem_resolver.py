@@ -1,29 +1,38 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The bridge to RubyGems on the controller: resolve a closure for a foreign platform, fetch gems.
+"""The bridge to RubyGems and Bundler on the controller: resolve a closure for a foreign platform,
+fetch gems, read a Gemfile.lock and decide which of its variants installs on a platform.
 
-Controller only. RubyGems' own resolver (Gem::Resolver with the sources' index) does the
-work in one short `ruby -e` process per step; nothing is installed or compiled: the Ruby
-process gets a private empty GEM_HOME, HOME and gem configuration, so the controller's
-~/.gemrc, /etc/gemrc and GEM_* variables play no part. Requests and answers are JSON on
-stdin/stdout, so source credentials never appear on a command line.
+Controller only. Ruby answers the Ruby questions: the helper resolver_helper.rb (beside this file)
+runs RubyGems' own resolver (Gem::Resolver with the sources' index), Bundler's own
+Bundler::LockfileParser and RubyGems' own Gem::Platform rules, in one short `ruby -e` process per
+step. Nothing is installed or compiled: the Ruby process gets a private empty GEM_HOME, HOME and
+gem configuration, so the controller's ~/.gemrc, /etc/gemrc and GEM_*/BUNDLE_* variables play no
+part. Requests and answers are JSON on stdin/stdout, so source credentials never appear on a
+command line.
 """
 
 import json
 import os
+import pkgutil
 import re
 import shutil
-import subprocess
 import tempfile
 from collections import namedtuple
 
+from ..._common import process
 from ..._common.errors import ResolutionError
 from ..._common.credentials import Redactor, url_label
+from ..._target.ruby.gem_plan import check_gem_name
+from . import ruby_programs
+from .gem_spec import GemRequest, LockedGem, Lockfile, PlatformFit, check_lockfile, parse_requirement, parse_version
 
 from urllib.parse import urlsplit
 
 DEFAULT_SOURCE = 'https://rubygems.org/'
+HELPER = 'resolver_helper.rb'
+NEEDS_RUBY = 'gem_cache needs Ruby with RubyGems (and Bundler, for a gemfile_lock) on the controller'
 
 ResolvedGem = namedtuple('ResolvedGem', ['name', 'version', 'platform', 'filename', 'source', 'requires'])
 """A gem the resolver picked: source is the (credential-bearing) source URL; requires is a list of 'name (req)'."""
@@ -31,202 +40,28 @@ ResolvedGem = namedtuple('ResolvedGem', ['name', 'version', 'platform', 'filenam
 FetchedGem = namedtuple('FetchedGem', ['filename', 'source', 'name', 'version', 'platform', 'requires', 'native'])
 """A gem downloaded and checked by RubyGems (Gem::Package#verify): metadata read from the file itself."""
 
-# Environment variables the Ruby process keeps: locale, proxies and TLS trust, nothing of RubyGems.
-_PASS_ENV = ('PATH', 'LANG', 'LC_ALL', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY',
-             'SSL_CERT_FILE', 'SSL_CERT_DIR', 'TZ')
 
-RUBY_HELPER = r'''
-require 'json'
-require 'rubygems'
-require 'rubygems/remote_fetcher'
-require 'rubygems/package'
-require 'rubygems/resolver'
+def ruby_program(name):
+    """The text of a Ruby program of this package (a .rb file beside this one).
 
-# No gem configuration of this machine counts: /etc/gemrc is replaced by an empty file too.
-empty = ENV.fetch('AIRGAP_EMPTY_GEMRC')
-Gem::ConfigFile.send(:remove_const, :SYSTEM_WIDE_CONFIG_FILE)
-Gem::ConfigFile.const_set(:SYSTEM_WIDE_CONFIG_FILE, empty)
-Gem.configuration = Gem::ConfigFile.new([])
+    Read as package data, else from beside __file__. Ansible runs a module from a payload that holds
+    only .py files, so there the copy in ruby_programs (kept equal to the .rb files by a unit test) is used.
+    """
+    data = None
+    try:
+        data = pkgutil.get_data(__name__.rpartition('.')[0], name)
+    except (IOError, OSError, ImportError, ValueError):
+        pass
+    if data is None:
+        try:
+            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), 'rb') as handle:
+                data = handle.read()
+        except (IOError, OSError):
+            pass
+    if data is None:
+        return ruby_programs.PROGRAMS[name]
+    return data.decode('utf-8')
 
-LOCAL = Gem::Platform.local
-RUBY_VERSION_HERE = Gem.ruby_version
-RUBYGEMS_VERSION_HERE = Gem.rubygems_version
-
-def answer(obj)
-  STDOUT.write(JSON.generate(obj))
-  STDOUT.flush
-  exit! 0
-end
-
-def failure(kind, message, extra = {})
-  { 'ok' => false, 'error' => { 'kind' => kind, 'message' => message.to_s }.merge(extra) }
-end
-
-# Make RubyGems answer for the target instead of this machine: platform, Ruby, RubyGems.
-def target!(t)
-  if t['platform'] == 'ruby'
-    Gem.platforms = [Gem::Platform::RUBY]
-    Gem::Platform.instance_variable_set(:@local, LOCAL)
-  else
-    plat = Gem::Platform.new(t['platform'])
-    Gem.platforms = [Gem::Platform::RUBY, plat]
-    Gem::Platform.instance_variable_set(:@local, plat)
-  end
-  rv = t['ruby_version'] ? Gem::Version.new(t['ruby_version']) : RUBY_VERSION_HERE
-  gv = t['rubygems_version'] ? Gem::Version.new(t['rubygems_version']) : RUBYGEMS_VERSION_HERE
-  Gem.singleton_class.send(:define_method, :ruby_version) { rv }
-  Gem.singleton_class.send(:define_method, :rubygems_version) { gv }
-end
-
-def source_problems(set)
-  set.errors.select { |e| e.respond_to?(:source) && e.respond_to?(:error) }.map do |e|
-    { 'source' => e.source.uri.to_s, 'message' => e.error.message }
-  end
-end
-
-def available(set, name)
-  req = Gem::Resolver::DependencyRequest.new(Gem::Dependency.new(name, '>= 0'), nil)
-  set.find_all(req).map { |s| [s.version.to_s, s.platform.to_s] }.uniq.sort
-rescue StandardError
-  []
-end
-
-MOLINILLO = defined?(Gem::Resolver::Molinillo) ? Gem::Resolver::Molinillo : Gem::Molinillo
-
-# Versions that match the requirement and the platform but not the target's Ruby or RubyGems.
-def misfits(set, dependency)
-  req = Gem::Resolver::DependencyRequest.new(dependency, nil)
-  set.find_all(req).select { |s| Gem::Platform.installable?(s) }.map do |s|
-    spec = s.spec
-    label = s.platform.to_s == 'ruby' ? s.version.to_s : "#{s.version}-#{s.platform}"
-    if !spec.required_ruby_version.satisfied_by?(Gem.ruby_version)
-      "#{label} needs Ruby #{spec.required_ruby_version}"
-    elsif !spec.required_rubygems_version.satisfied_by?(Gem.rubygems_version)
-      "#{label} needs RubyGems #{spec.required_rubygems_version}"
-    end
-  end.compact.uniq
-rescue StandardError
-  []
-end
-
-def unsatisfiable(set, message, request)
-  requester = request.requester
-  failure('unsatisfiable', message, 'gem' => request.name, 'requirement' => request.dependency.requirement.to_s,
-          'required_by' => requester && requester.spec.full_name,
-          'available' => available(set, request.name), 'misfits' => misfits(set, request.dependency))
-end
-
-# Gem::Resolver#resolve, minus its conversion of Molinillo's conflict, which fails when no
-# candidate was ever activated (all of them need another Ruby): the conflict is read here.
-def run_resolution(resolver, deps)
-  graph = MOLINILLO::DependencyGraph.new
-  requests = deps.map { |d| Gem::Resolver::DependencyRequest.new(d, nil) }
-  MOLINILLO::Resolver.new(resolver, resolver).resolve(requests, graph).tsort.map(&:payload).compact
-end
-
-def resolve_target(set, t)
-  target!(t)
-  deps = t['requests'].map { |r| Gem::Dependency.new(r['name'], *r['requirements']) }
-  set.prerelease = deps.any?(&:prerelease?)
-  attempts = t['prefer'].empty? ? [{}] : [t['prefer'], {}]
-  last = nil
-  attempts.each do |prefer|
-    resolver = Gem::Resolver.new(deps, set)
-    resolver.development = false
-    resolver.ignore_dependencies = false
-    # Keep versions the cache already holds where they still fit (like gem install --conservative).
-    resolver.skip_gems = prefer.map { |name, v| [name, [Gem::NameTuple.new(name, Gem::Version.new(v), 'ruby')]] }.to_h
-    begin
-      requests = run_resolution(resolver, deps)
-      problems = source_problems(set)
-      return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
-      gems = requests.map do |r|
-        spec = r.spec.spec
-        {
-          'name' => spec.name, 'version' => spec.version.to_s, 'platform' => spec.platform.to_s,
-          'filename' => spec.file_name, 'source' => r.spec.source.uri.to_s,
-          'requires' => spec.runtime_dependencies.map { |d| "#{d.name} (#{d.requirement})" }.sort,
-        }
-      end
-      return { 'ok' => true, 'gems' => gems }
-    rescue Gem::UnsatisfiableDependencyError => e
-      problems = source_problems(set)
-      return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
-      last = unsatisfiable(set, e.message, e.dependency)
-    rescue MOLINILLO::VersionConflict => e
-      problems = source_problems(set)
-      return failure('unreachable', problems.first['message'], 'source' => problems.first['source']) unless problems.empty?
-      conflict = e.conflicts.values.first
-      if conflict.existing.nil?
-        # Nothing was activated: every candidate failed the target's Ruby or RubyGems version.
-        last = unsatisfiable(set, e.message, conflict.requirement)
-      else
-        explained = Gem::Resolver::Conflict.new(conflict.requirement_trees.first.first, conflict.existing, conflict.requirement)
-        last = failure('conflict', explained.explanation, 'gem' => conflict.requirement.name)
-      end
-    end
-  end
-  last
-end
-
-def fetch_one(fetcher, dir, item)
-  tried = []
-  item['urls'].each do |base|
-    uri = URI.parse(base) + "gems/#{item['filename']}"
-    begin
-      data = fetcher.fetch_path(uri)
-    rescue Gem::RemoteFetcher::FetchError => e
-      if e.message =~ /\b(404|410)\b/ || (uri.scheme == 'file' && e.message =~ /No such file/i)
-        tried << base
-        next
-      end
-      return failure('unreachable', e.message, 'source' => base, 'file' => item['filename'])
-    end
-    path = File.join(dir, item['filename'])
-    File.binwrite(path + '.part', data)
-    File.rename(path + '.part', path)
-    begin
-      pkg = Gem::Package.new(path)
-      pkg.verify
-      spec = pkg.spec
-    rescue StandardError => e
-      return failure('corrupt', "#{e.class}: #{e.message}", 'source' => base, 'file' => item['filename'])
-    end
-    return { 'ok' => true, 'filename' => item['filename'], 'source' => base, 'name' => spec.name,
-             'version' => spec.version.to_s, 'platform' => spec.platform.to_s, 'spec_filename' => spec.file_name,
-             'requires' => spec.runtime_dependencies.map { |d| "#{d.name} (#{d.requirement})" }.sort,
-             'native' => !spec.extensions.empty? }
-  end
-  failure('missing', "#{item['filename']} is on none of the sources", 'file' => item['filename'], 'tried' => tried)
-end
-
-input = JSON.parse(STDIN.read)
-begin
-  case input['command']
-  when 'resolve'
-    Gem.sources = Gem::SourceList.from(input['sources'])
-    set = Gem::Resolver::BestSet.new(Gem.sources)
-    set.remote = true
-    answer('ok' => true, 'targets' => input['targets'].map { |t| [t['key'], resolve_target(set, t)] }.to_h)
-  when 'fetch'
-    fetcher = Gem::RemoteFetcher.fetcher
-    answer('ok' => true, 'files' => input['items'].map { |item| fetch_one(fetcher, input['dir'], item) })
-  when 'gemrc_sources'
-    answer('ok' => true, 'sources' => Array(Gem.configuration[:sources]))
-  else
-    answer(failure('internal', "unknown command #{input['command']}"))
-  end
-rescue StandardError => e
-  # Classified by name: OpenSSL is only loaded once an https source was contacted.
-  network = [Gem::RemoteFetcher::FetchError, SocketError, SystemCallError, Timeout::Error].any? { |c| e.is_a?(c) } ||
-            e.class.name.to_s.include?('SSL')
-  if network
-    source = (input['sources'] || []).find { |s| e.message.include?(URI.parse(s).host.to_s) }
-    answer(failure('unreachable', "#{e.class}: #{e.message}", 'source' => source))
-  end
-  answer(failure('internal', "#{e.class}: #{e.message}"))
-end
-'''
 
 _SAFE_FILENAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*\.gem$')
 
@@ -243,7 +78,10 @@ def normalize_source(url):
 
 
 class RubyGems:
-    """Runs the Ruby helper in a private, empty RubyGems environment; one process per call."""
+    """Runs the Ruby helper in a private, empty RubyGems environment; one process per call.
+
+    runner is process.run or a stand-in with its signature: (argv, env, data=None, cwd=None) -> (rc, out, err).
+    """
 
     def __init__(self, ruby, sources, workdir=None, runner=None):
         self.ruby = ruby
@@ -251,7 +89,7 @@ class RubyGems:
         self.redact = Redactor(self.sources)
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix='airgap-gem-')
-        self._runner = runner or _run_subprocess
+        self._runner = runner or process.run
 
     def close(self):
         if self._own_workdir:
@@ -264,7 +102,7 @@ class RubyGems:
         self.close()
 
     def environment(self):
-        """Private HOME, GEM_HOME, spec cache and an empty gemrc: nothing of this machine's RubyGems setup."""
+        """Private HOME, GEM_HOME, spec cache and an empty gemrc: nothing of this machine's RubyGems or Bundler setup."""
         home = os.path.join(self.workdir, 'home')
         gem_home = os.path.join(self.workdir, 'gem_home')
         for path in (home, gem_home):
@@ -274,21 +112,22 @@ class RubyGems:
         if not os.path.exists(gemrc):
             with open(gemrc, 'w') as handle:
                 handle.write('--- {}\n')
-        env = dict((name, os.environ[name]) for name in _PASS_ENV if name in os.environ)
-        env.update({
-            'HOME': home, 'GEMRC': gemrc, 'AIRGAP_EMPTY_GEMRC': gemrc, 'GEM_HOME': gem_home, 'GEM_PATH': gem_home,
-            'GEM_SPEC_CACHE': os.path.join(self.workdir, 'specs'), 'LANG': env.get('LANG', 'C.UTF-8'),
-        })
+        env = process.clean_environment(process.RUBY_TOOL_VARIABLES, HOME=home, GEMRC=gemrc, GEM_HOME=gem_home, GEM_PATH=gem_home,
+                                        GEM_SPEC_CACHE=os.path.join(self.workdir, 'specs'))
+        env.setdefault('LANG', 'C.UTF-8')
         return env
 
-    def call(self, payload, what):
-        data = json.dumps(payload).encode('utf-8')
-        rc, out, err = self._runner([self.ruby, '-e', RUBY_HELPER], data, self.environment())
+    def call(self, payload, what, env=None):
+        """The helper's answer to one request; ResolutionError when Ruby cannot run or the helper reports a failure."""
+        argv = [self.ruby, '-e', ruby_program(HELPER)]
+        rc, out, err = self._runner(argv, self.environment() if env is None else env, json.dumps(payload))
         try:
-            answer = json.loads(out.decode('utf-8'))
+            answer = json.loads(out)
         except ValueError:
-            raise ResolutionError('RubyGems failed while trying to %s (exit %s): %s'
-                                  % (what, rc, self.redact(err.decode('utf-8', 'replace').strip()[-2000:] or 'no output')))
+            if rc == 127 and not out:
+                raise ResolutionError('cannot run %s while trying to %s (%s): %s' % (self.ruby, what, err.strip(), NEEDS_RUBY))
+            raise ResolutionError('RubyGems failed while trying to %s (exit %s): %s. %s'
+                                  % (what, rc, self.redact(err.strip()[-2000:] or 'no output'), NEEDS_RUBY))
         if not answer.get('ok'):
             raise self.error(answer['error'], what)
         return answer
@@ -320,6 +159,14 @@ class RubyGems:
             details.update(file=error.get('file'), source=url_label(error.get('source', '')))
             return ResolutionError('%s from %s is not a valid gem (%s): the source serves a broken file'
                                    % (error.get('file'), url_label(error.get('source', '')), message), **details)
+        if kind == 'malformed':
+            details.update(line=error.get('line'), why=message)
+            return ResolutionError('malformed at line %s while trying to %s: %s' % (error.get('line'), what, message), **details)
+        if kind == 'rubygems_changed':
+            details['rubygems_version'] = error.get('rubygems_version')
+            return ResolutionError('RubyGems on the controller has changed what gem_cache adjusts to resolve for a target (%s) '
+                                   'while trying to %s%s. %s: use a RubyGems 3.x release this collection was tested with (3.3), '
+                                   'or report this with the RubyGems version.' % (message, what, where, NEEDS_RUBY), **details)
         return ResolutionError('RubyGems failed while trying to %s%s: %s' % (what, where, message), **details)
 
     def _unsatisfiable(self, error, key, where, details):
@@ -396,30 +243,55 @@ class RubyGems:
 
     def gemrc_sources(self, environ=None):
         """The sources this machine's gem configuration names (~/.gemrc, GEMRC, /etc/gemrc)."""
-        env = dict(os.environ if environ is None else environ)
         # Read with the machine's own configuration: run without the private environment.
-        # `gem sources --add` writes :sources: (a symbol key), hand-written files often sources:.
-        script = ("require 'json'; c = Gem.configuration; "
-                  "STDOUT.write(JSON.generate(Array(c.sources || c['sources']).map(&:to_s)))")
-        rc, out, err = self._runner([self.ruby, '-e', script], b'', env)
+        env = dict(os.environ if environ is None else environ)
+        answer = self.call({'command': 'gemrc_sources'}, "read the gem sources of this machine's gem configuration", env=env)
+        return [str(s) for s in answer['sources']]
+
+    def read_gemfile_lock(self, text, origin, platforms):
+        """The Lockfile Bundler reads in text (the content of origin), with its fit for each of platforms."""
+        payload = {'command': 'gemfile_lock', 'text': text, 'platforms': sorted(set(platforms))}
         try:
-            sources = json.loads(out.decode('utf-8'))
-        except ValueError:
-            raise ResolutionError('cannot read the gem sources of this machine\'s gem configuration (exit %s): %s'
-                                  % (rc, self.redact(err.decode('utf-8', 'replace').strip()[-500:])))
-        return [str(s) for s in sources]
+            answer = self.call(payload, 'read %s' % origin)
+        except ResolutionError as exc:
+            if exc.details.get('kind') != 'malformed':
+                raise
+            line = exc.details['line']
+            raise ResolutionError('%s is malformed at line %d: %s. Regenerate it with `bundle lock`.'
+                                  % (origin, line, ' '.join(exc.details['why'].split())), gemfile_lock=origin, line=line)
+        return lockfile_from_answer(answer, origin)
+
+    def platforms(self, split=(), match=()):
+        """RubyGems' own answers on platforms: {text: (cpu, os, version)} as Gem::Platform.new splits each of split, and
+        for each (target, gem platform) of match whether such a gem installs on the target (Gem::Platform.match_gem?)."""
+        answer = self.call({'command': 'platforms', 'split': list(split), 'match': [list(m) for m in match]}, 'compare platforms')
+        return dict((text, tuple(parts)) for text, parts in answer['split'].items()), list(answer['match'])
+
+    def self_check(self, target):
+        """What RubyGems answers once the helper made it answer for target: its patches, checked and applied."""
+        wanted = {'platform': target.platform, 'ruby_version': target.ruby_version, 'rubygems_version': target.rubygems_version}
+        return self.call({'command': 'self_check', 'target': wanted}, 'check the RubyGems patches')
+
+
+def lockfile_from_answer(answer, origin):
+    """A checked Lockfile from the helper's answer to gemfile_lock (names, versions and requirements validated)."""
+    def request(item):
+        return GemRequest(check_gem_name(item['name'], origin), parse_requirement(item['requirements'], '%s: %s' % (origin, item['name'])))
+
+    specs = [LockedGem(check_gem_name(s['name'], origin), parse_version(s['version'], '%s: %s' % (origin, s['name'])), s['platform'],
+                       tuple(request(r) for r in s['requires']))
+             for s in answer['specs']]
+    kinds = [s['source'] for s in answer['specs']]
+    gem_specs = [spec for spec, kind in zip(specs, kinds) if kind == 'gem']
+    foreign = [spec for spec, kind in zip(specs, kinds) if kind != 'gem']
+    fits = dict((platform, PlatformFit(bool(fit['listed']), tuple(specs[i] for i in fit['chosen']),
+                                       dict((name, list(p)) for name, p in fit['unfit'].items())))
+                for platform, fit in answer['fits'].items())
+    return check_lockfile(Lockfile(origin, gem_specs, list(answer['platforms']), [request(d) for d in answer['dependencies']],
+                                   foreign, fits))
 
 
 def _safe_filename(name):
     if not _SAFE_FILENAME.match(name or '') or '..' in name:
         raise ResolutionError('refusing the gem file name %r: not a plain file name' % (name,))
     return name
-
-
-def _run_subprocess(argv, data, env):
-    try:
-        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    except OSError as exc:
-        raise ResolutionError('cannot run %s (%s): gem_cache needs Ruby with RubyGems on the controller' % (argv[0], exc))
-    out, err = process.communicate(data)
-    return process.returncode, out, err

@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""RubyGems rules as plain data: requirements, platforms, Gemfile.lock, environment keys.
+"""gem_cache's rules as plain data: requests and requirements, targets and environment keys, and what
+it requires of a Gemfile.lock.
 
-Pure logic with the standard library only (it runs wherever the collection's modules run);
-gem_cache uses it on the controller. The platform rules follow Gem::Platform of RubyGems 3.x.
+Pure logic with the standard library only; gem_cache uses it on the controller. Ruby questions (what
+a Gemfile.lock locks, which gem platform installs where, what a request resolves to) are answered by
+RubyGems and Bundler themselves, through gem_resolver.
 """
 
 import re
@@ -61,11 +63,45 @@ class Target(namedtuple('Target', ['key', 'platform', 'ruby_version', 'rubygems_
 LockedGem = namedtuple('LockedGem', ['name', 'version', 'platform', 'requires'])
 """One spec line of a Gemfile.lock: requires is a tuple of GemRequest."""
 
+PlatformFit = namedtuple('PlatformFit', ['listed', 'chosen', 'unfit'])
+"""How a Gemfile.lock fits one platform, as RubyGems judges it: listed (PLATFORMS has a platform that
+installs there), chosen (the LockedGem variant of each gem that installs there), unfit ({name: the
+platforms it is locked for}, none of which installs there)."""
 
-class Lockfile(namedtuple('Lockfile', ['specs', 'platforms', 'dependencies', 'foreign'])):
-    """A parsed Gemfile.lock: GEM specs, PLATFORMS, DEPENDENCIES (GemRequest) and gems of GIT/PATH/PLUGIN sections."""
+
+class Lockfile(namedtuple('Lockfile', ['origin', 'specs', 'platforms', 'dependencies', 'foreign', 'fits'])):
+    """A Gemfile.lock as Bundler reads it: GEM specs, PLATFORMS, DEPENDENCIES (GemRequest), gems of
+    GIT/PATH/PLUGIN sections, and its PlatformFit for each target platform asked about."""
 
     __slots__ = ()
+
+    def gems_for(self, platform):
+        """The locked variant of every gem for one target platform, and warnings.
+
+        A gem locked only for other platforms (a JRuby-only gem, say) is left out with a warning, as
+        Bundler leaves it out on such a host; it is an error only when a gem that stays needs it.
+        """
+        origin = self.origin
+        if self.foreign:
+            names = ', '.join(sorted(set('%s %s' % (s.name, s.version) for s in self.foreign)))
+            raise ResolutionError('%s locks gems from GIT, PATH or plugin sources (%s), which no gem source serves; '
+                                  'build them into .gem files and publish them on a gem source' % (origin, names),
+                                  gemfile_lock=origin)
+        fit = self.fits[platform]
+        warnings = []
+        if not fit.listed:
+            warnings.append('%s does not list platform %s in PLATFORMS (%s); Bundler on such a host would re-resolve. '
+                            'Run `bundle lock --add-platform %s`.' % (origin, platform, ', '.join(self.platforms), platform))
+        chosen = dict((gem.name, gem) for gem in fit.chosen)
+        for name in sorted(fit.unfit):
+            needed_by = sorted(g.name for g in chosen.values() if name in [r.name for r in g.requires])
+            if needed_by:
+                raise ResolutionError('%s locks %s only for %s, none of which installs on platform %s, but %s needs it; '
+                                      'run `bundle lock --add-platform %s`'
+                                      % (origin, name, ', '.join(fit.unfit[name]), platform, ', '.join(needed_by), platform),
+                                      gemfile_lock=origin, gem=name)
+            warnings.append('%s locks %s only for %s: not cached for platform %s' % (origin, name, ', '.join(fit.unfit[name]), platform))
+        return chosen, warnings
 
 
 def environment_key(platform, ruby_version=None):
@@ -143,73 +179,6 @@ def merge_requests(requests):
 
 # --- platforms ------------------------------------------------------------------------------
 
-_OS_RULES = (
-    (re.compile(r'aix(\d+)?'), 'aix', True),
-    (re.compile(r'cygwin'), 'cygwin', False),
-    (re.compile(r'darwin(\d+)?'), 'darwin', True),
-    (re.compile(r'^macruby$'), 'macruby', False),
-    (re.compile(r'freebsd(\d+)?'), 'freebsd', True),
-    (re.compile(r'hpux(\d+)?'), 'hpux', True),
-    (re.compile(r'^(?:java|jruby)$'), 'java', False),
-    (re.compile(r'^java([\d.]*)'), 'java', True),
-    (re.compile(r'^dalvik(\d+)?$'), 'dalvik', True),
-    (re.compile(r'^dotnet$'), 'dotnet', False),
-    (re.compile(r'^dotnet([\d.]*)'), 'dotnet', True),
-    (re.compile(r'linux-?((?!gnu)\w+)?'), 'linux', True),
-    (re.compile(r'mingw32'), 'mingw32', False),
-    (re.compile(r'mingw-?(\w+)?'), 'mingw', True),
-    (re.compile(r'(mswin\d+)(?:_(\d+))?'), None, True),
-    (re.compile(r'netbsdelf'), 'netbsdelf', False),
-    (re.compile(r'openbsd(\d+\.\d+)?'), 'openbsd', True),
-    (re.compile(r'bitrig(\d+\.\d+)?'), 'bitrig', True),
-    (re.compile(r'solaris(\d+\.\d+)?'), 'solaris', True),
-)
-
-Platform = namedtuple('Platform', ['cpu', 'os', 'version'])
-
-
-def parse_platform(text):
-    """cpu, os, version of a platform string, as Gem::Platform.new(text) splits it."""
-    parts = str(text).split('-')
-    if len(parts) > 2 and not re.search(r'\d', parts[-1]):
-        extra = parts.pop()
-        parts[-1] = '%s-%s' % (parts[-1], extra)
-    cpu = parts.pop(0)
-    if re.match(r'i\d86', cpu):
-        cpu = 'x86'
-    if len(parts) == 2 and re.match(r'^\d+(\.\d+)?$', parts[1]):
-        return Platform(cpu, parts[0], parts[1])
-    if not parts:
-        cpu, os_text = None, cpu
-    else:
-        os_text = parts[0]
-    for rule, os_name, has_version in _OS_RULES:
-        match = rule.search(os_text)
-        if match and os_name is None:
-            # mswin32_60 style: the os is the match itself, the version follows the underscore.
-            if cpu is None and match.group(1).endswith('32'):
-                cpu = 'x86'
-            return Platform(cpu, match.group(1), match.group(2))
-        if match:
-            return Platform(cpu, os_name, (match.group(1) or None) if has_version else None)
-    return Platform(cpu, 'unknown', None)
-
-
-def platform_matches(target, gem_platform):
-    """Whether a gem built for gem_platform installs on target (RubyGems' Gem::Platform#=== rules)."""
-    if gem_platform in (None, '', RUBY_PLATFORM):
-        return True
-    if target == RUBY_PLATFORM:
-        return False
-    if target == gem_platform:
-        return True
-    mine, theirs = parse_platform(target), parse_platform(gem_platform)
-    cpu_ok = (mine.cpu in (None, 'universal') or theirs.cpu in (None, 'universal') or mine.cpu == theirs.cpu
-              or (mine.cpu == 'arm' and (theirs.cpu or '').startswith('arm')))
-    version_ok = mine.version is None or theirs.version is None or mine.version == theirs.version
-    return cpu_ok and mine.os == theirs.os and version_ok
-
-
 def parse_target(item):
     """A Target from a platform string ('ruby', 'x86_64-linux') or platform_facts' ruby dict."""
     if isinstance(item, str):
@@ -257,138 +226,28 @@ def parse_targets(items):
 
 
 # --- Gemfile.lock ---------------------------------------------------------------------------
+# Bundler reads the file and RubyGems decides which variant installs where (gem_resolver's Ruby
+# helper); these are the rules gem_cache adds on top, and the words it says them in.
 
-_LOCK_SECTIONS = ('GEM', 'GIT', 'PATH', 'PLUGIN SOURCE', 'PLATFORMS', 'DEPENDENCIES', 'RUBY VERSION',
-                  'BUNDLED WITH', 'CHECKSUMS')
-_SOURCE_SECTIONS = ('GEM', 'GIT', 'PATH', 'PLUGIN SOURCE')
-_SPEC_RE = re.compile(r'^ {4}([^ (]+)(?: \(([^-)]*)(?:-(.*))?\))?$')
-_SPEC_DEP_RE = re.compile(r'^ {6}([^ (]+)(?: \(([^)]*)\))?$')
-_DEPENDENCY_RE = re.compile(r'^ {2}([^ (!]+)(?: \(([^)]*)\))?(!)?$')
-_OPTION_RE = re.compile(r'^ {2}([a-z_]+): ?(.*)$')
-
-
-def parse_gemfile_lock(text, origin='Gemfile.lock'):
-    """Parse a Gemfile.lock, raising ResolutionError with the file and line for anything malformed."""
-    specs, platforms, dependencies, foreign = [], [], [], []
-    section, in_specs, current = None, False, None
-
-    def malformed(number, why):
-        return ResolutionError('%s is malformed at line %d: %s. Regenerate it with `bundle lock`.' % (origin, number, why),
-                               gemfile_lock=origin, line=number)
-
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.startswith(('<<<<<<<', '=======', '>>>>>>>')):
-            raise malformed(number, 'it contains a merge conflict marker')
-        if not line.strip():
-            section, in_specs, current = (section if section in ('GEM', 'GIT', 'PATH', 'PLUGIN SOURCE') else None), False, None
-            continue
-        if '\t' in line:
-            raise malformed(number, 'tab character (Gemfile.lock indents with spaces)')
-        if not line.startswith(' '):
-            if line not in _LOCK_SECTIONS:
-                raise malformed(number, 'unknown section %r' % line)
-            section, in_specs, current = line, False, None
-            continue
-        if section is None:
-            raise malformed(number, 'indented line outside any section')
-        if section in _SOURCE_SECTIONS:
-            if line == '  specs:':
-                in_specs = True
-                continue
-            if not in_specs:
-                if not _OPTION_RE.match(line):
-                    raise malformed(number, 'expected "  key: value" or "  specs:" in the %s section' % section)
-                continue
-            spec = _SPEC_RE.match(line)
-            if spec:
-                name, version, platform = spec.group(1), spec.group(2), spec.group(3) or RUBY_PLATFORM
-                if version is None:
-                    raise malformed(number, 'spec %s has no version' % name)
-                check_gem_name(name, '%s line %d' % (origin, number))
-                current = LockedGem(name, parse_version(version, '%s line %d' % (origin, number)), platform, [])
-                (specs if section == 'GEM' else foreign).append(current)
-                continue
-            dep = _SPEC_DEP_RE.match(line)
-            if dep and current is not None:
-                context = '%s line %d' % (origin, number)
-                current.requires.append(GemRequest(check_gem_name(dep.group(1), context), parse_requirement(dep.group(2), context)))
-                continue
-            raise malformed(number, 'expected a spec ("    name (version)") or one of its dependencies ("      name (requirement)")')
-        elif section == 'PLATFORMS':
-            if not re.match(r'^ {2}\S+$', line):
-                raise malformed(number, 'expected one platform per line')
-            platforms.append(line.strip())
-        elif section == 'DEPENDENCIES':
-            dep = _DEPENDENCY_RE.match(line)
-            if not dep:
-                raise malformed(number, 'expected "  name" or "  name (requirement)"')
-            context = '%s line %d' % (origin, number)
-            dependencies.append(GemRequest(check_gem_name(dep.group(1), context), parse_requirement(dep.group(2), context)))
-        # RUBY VERSION, BUNDLED WITH and CHECKSUMS carry nothing gem_cache needs.
-
-    specs = [LockedGem(s.name, s.version, s.platform, tuple(s.requires)) for s in specs]
-    foreign = [LockedGem(s.name, s.version, s.platform, tuple(s.requires)) for s in foreign]
-    if not specs and not foreign:
+def check_lockfile(lockfile):
+    """The Lockfile itself, after checking that it locks something and that every gem it names is locked."""
+    origin = lockfile.origin
+    if not lockfile.specs and not lockfile.foreign:
         raise ResolutionError('%s has no GEM specs: is it a Gemfile.lock written by Bundler?' % origin, gemfile_lock=origin)
-    if not dependencies:
+    if not lockfile.dependencies:
         raise ResolutionError('%s has no DEPENDENCIES section: is it a Gemfile.lock written by Bundler?' % origin,
                               gemfile_lock=origin)
-    known = set(s.name for s in specs) | set(s.name for s in foreign)
-    for dependency in dependencies:
+    known = set(s.name for s in lockfile.specs) | set(s.name for s in lockfile.foreign)
+    for dependency in lockfile.dependencies:
         if dependency.name not in known:
             raise ResolutionError('%s is inconsistent: DEPENDENCIES names %s but no spec of it is locked; run `bundle lock`'
                                   % (origin, dependency.name), gemfile_lock=origin, gem=dependency.name)
-    for spec in specs:
+    for spec in lockfile.specs:
         for dependency in spec.requires:
             if dependency.name not in known and dependency.name != 'bundler':
                 raise ResolutionError('%s is inconsistent: %s %s depends on %s, which is not locked; run `bundle lock`'
                                       % (origin, spec.name, spec.version, dependency.name), gemfile_lock=origin, gem=dependency.name)
-    return Lockfile(specs, platforms, dependencies, foreign)
-
-
-def locked_gems_for(lockfile, platform, origin='Gemfile.lock'):
-    """The locked variant of every gem for one target platform: the precompiled one where the
-    lock has it, else the ruby one.
-
-    Returns (gems by name, warnings). A gem locked only for other platforms (a JRuby-only gem,
-    say) is left out with a warning, as Bundler leaves it out on such a host; it is an error only
-    when a gem that stays needs it.
-    """
-    if lockfile.foreign:
-        names = ', '.join(sorted(set('%s %s' % (s.name, s.version) for s in lockfile.foreign)))
-        raise ResolutionError('%s locks gems from GIT, PATH or plugin sources (%s), which no gem source serves; '
-                              'build them into .gem files and publish them on a gem source' % (origin, names),
-                              gemfile_lock=origin)
-    warnings = []
-    if (platform not in lockfile.platforms and RUBY_PLATFORM not in lockfile.platforms
-            and not any(platform_matches(platform, p) for p in lockfile.platforms)):
-        warnings.append('%s does not list platform %s in PLATFORMS (%s); Bundler on such a host would re-resolve. '
-                        'Run `bundle lock --add-platform %s`.' % (origin, platform, ', '.join(lockfile.platforms), platform))
-    by_name = {}
-    for spec in lockfile.specs:
-        by_name.setdefault(spec.name, []).append(spec)
-    chosen, unfit = {}, {}
-    for name in sorted(by_name):
-        variants = by_name[name]
-        native = [v for v in variants if v.platform != RUBY_PLATFORM and platform_matches(platform, v.platform)]
-        generic = [v for v in variants if v.platform == RUBY_PLATFORM]
-        if native:
-            # The most specific platform wins, as Bundler prefers an exact match.
-            native.sort(key=lambda v: (v.platform != platform, v.platform))
-            chosen[name] = native[0]
-        elif generic:
-            chosen[name] = generic[0]
-        else:
-            unfit[name] = sorted(v.platform for v in variants)
-    for name in sorted(unfit):
-        needed_by = sorted(g.name for g in chosen.values() if name in [r.name for r in g.requires])
-        if needed_by:
-            raise ResolutionError('%s locks %s only for %s, none of which installs on platform %s, but %s needs it; '
-                                  'run `bundle lock --add-platform %s`'
-                                  % (origin, name, ', '.join(unfit[name]), platform, ', '.join(needed_by), platform),
-                                  gemfile_lock=origin, gem=name)
-        warnings.append('%s locks %s only for %s: not cached for platform %s' % (origin, name, ', '.join(unfit[name]), platform))
-    return chosen, warnings
+    return lockfile
 
 
 def closure(name, requires_of):

@@ -1,13 +1,29 @@
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+"""gem_cache's rules on requests and targets, and the platform and Gemfile.lock rules that Ruby answers:
+the platform and lock tests ask RubyGems and Bundler through the Ruby helper (they run ruby)."""
+
+import shutil
 import textwrap
 
 import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby import gem_spec
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import ResolutionError
-from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_spec import GemRequest, Platform
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_resolver import RubyGems
+from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_spec import GemRequest
+
+
+@pytest.fixture(scope='module')
+def rubygems():
+    with RubyGems(shutil.which('ruby'), []) as gems:
+        yield gems
+
+
+def read_lock(rubygems, text, origin='Gemfile.lock', platforms=('ruby',)):
+    """The Lockfile as Bundler reads it, with RubyGems' fit for each of platforms."""
+    return rubygems.read_gemfile_lock(text, origin, platforms)
 
 
 # --- requirements -------------------------------------------------------------------------
@@ -51,7 +67,7 @@ def test_naming_a_gem_twice_combines_its_requirements_in_first_seen_order():
 
 # --- platforms ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('text, expected', [
+SPLITS = [
     # Each expectation is what Gem::Platform.new(text) gives in RubyGems 3.3.
     ('x86_64-linux', ('x86_64', 'linux', None)),
     ('x86_64-linux-gnu', ('x86_64', 'linux', None)),
@@ -67,12 +83,9 @@ def test_naming_a_gem_twice_combines_its_requirements_in_first_seen_order():
     ('i686-linux', ('x86', 'linux', None)),
     ('sparc-solaris-2.10', ('sparc', 'solaris', '2.10')),
     ('armv7l-linux-eabihf', ('armv7l', 'linux', 'eabihf')),
-])
-def test_platform_strings_split_as_gem_platform_does(text, expected):
-    assert gem_spec.parse_platform(text) == Platform(*expected)
+]
 
-
-@pytest.mark.parametrize('target, gem_platform, fits', [
+MATCHES = [
     ('x86_64-linux', 'ruby', True),
     ('x86_64-linux', 'x86_64-linux', True),
     ('x86_64-linux', 'x86_64-linux-gnu', True),
@@ -84,9 +97,25 @@ def test_platform_strings_split_as_gem_platform_does(text, expected):
     ('arm-linux', 'armv7l-linux', True),
     ('ruby', 'x86_64-linux', False),
     ('ruby', 'ruby', True),
-])
-def test_a_gem_fits_a_target_by_cpu_os_and_version(target, gem_platform, fits):
-    assert gem_spec.platform_matches(target, gem_platform) is fits
+]
+
+
+@pytest.fixture(scope='module')
+def platform_answers(rubygems):
+    """RubyGems' answers to every case below, from one run of the helper."""
+    split, match = rubygems.platforms(split=[text for text, _expected in SPLITS],
+                                      match=[(target, gem_platform) for target, gem_platform, _fits in MATCHES])
+    return split, dict(((target, gem_platform), fits) for (target, gem_platform, _f), fits in zip(MATCHES, match))
+
+
+@pytest.mark.parametrize('text, expected', SPLITS)
+def test_platform_strings_split_as_gem_platform_does(text, expected, platform_answers):
+    assert platform_answers[0][text] == expected
+
+
+@pytest.mark.parametrize('target, gem_platform, fits', MATCHES)
+def test_a_gem_fits_a_target_by_cpu_os_and_version(target, gem_platform, fits, platform_answers):
+    assert platform_answers[1][(target, gem_platform)] is fits
 
 
 def test_a_platform_string_is_its_own_key_and_has_no_ruby_version():
@@ -155,8 +184,8 @@ LOCK = textwrap.dedent('''\
     ''')
 
 
-def test_gemfile_lock_specs_platforms_and_dependencies_are_read():
-    lock = gem_spec.parse_gemfile_lock(LOCK)
+def test_gemfile_lock_specs_platforms_and_dependencies_are_read(rubygems):
+    lock = read_lock(rubygems, LOCK)
     assert [(s.name, s.version, s.platform) for s in lock.specs][:5] == [
         ('airgap_chain_a', '1.0.0', 'ruby'), ('airgap_chain_b', '1.1.0', 'ruby'), ('airgap_chain_c', '0.5.0', 'ruby'),
         ('airgap_native', '1.0.0', 'ruby'), ('airgap_native', '1.0.0', 'x86_64-linux')]
@@ -165,36 +194,46 @@ def test_gemfile_lock_specs_platforms_and_dependencies_are_read():
     assert lock.dependencies == [GemRequest('airgap_chain_a', ()), GemRequest('airgap_native', ('>= 1.0', '< 2'))]
 
 
-def test_locked_variant_for_a_platform_is_the_precompiled_one_with_its_own_dependencies():
-    chosen, _warnings = gem_spec.locked_gems_for(gem_spec.parse_gemfile_lock(LOCK), 'x86_64-linux')
+def test_locked_variant_for_a_platform_is_the_precompiled_one_with_its_own_dependencies(rubygems):
+    chosen, _warnings = read_lock(rubygems, LOCK, platforms=['x86_64-linux']).gems_for('x86_64-linux')
     assert chosen['airgap_native'].platform == 'x86_64-linux'
     assert chosen['airgap_native'].requires == ()
     assert chosen['airgap_chain_a'].platform == 'ruby'
 
 
-def test_a_gem_locked_only_for_another_platform_is_left_out_with_a_warning():
-    chosen, warnings = gem_spec.locked_gems_for(gem_spec.parse_gemfile_lock(LOCK), 'x86_64-linux')
+def test_a_locked_variant_keeps_the_platform_name_the_lock_writes(rubygems):
+    # RubyGems 3.3 reads x86_64-linux-gnu as x86_64-linux; the file on the source is named as the lock says.
+    lock = read_lock(rubygems, LOCK.replace('airgap_native (1.0.0-x86_64-linux)', 'airgap_native (1.0.0-x86_64-linux-gnu)'),
+                     platforms=['x86_64-linux'])
+    chosen, _warnings = lock.gems_for('x86_64-linux')
+    assert chosen['airgap_native'].platform == 'x86_64-linux-gnu'
+    assert gem_spec.gem_filename('airgap_native', '1.0.0', chosen['airgap_native'].platform) == 'airgap_native-1.0.0-x86_64-linux-gnu.gem'
+
+
+def test_a_gem_locked_only_for_another_platform_is_left_out_with_a_warning(rubygems):
+    chosen, warnings = read_lock(rubygems, LOCK, platforms=['x86_64-linux']).gems_for('x86_64-linux')
     assert 'tool' not in chosen
     assert warnings == ['Gemfile.lock locks tool only for java: not cached for platform x86_64-linux']
 
 
-def test_locked_variant_for_ruby_is_the_source_gem():
-    lock = gem_spec.parse_gemfile_lock(LOCK.replace('    tool (2.0.0-java)\n', ''))
-    chosen, _warnings = gem_spec.locked_gems_for(lock, 'ruby')
+def test_locked_variant_for_ruby_is_the_source_gem(rubygems):
+    lock = read_lock(rubygems, LOCK.replace('    tool (2.0.0-java)\n', ''))
+    chosen, _warnings = lock.gems_for('ruby')
     assert chosen['airgap_native'].platform == 'ruby'
     assert sorted(chosen) == ['airgap_chain_a', 'airgap_chain_b', 'airgap_chain_c', 'airgap_native', 'mini_portile2']
 
 
-def test_a_needed_gem_locked_only_for_another_platform_is_an_error_naming_both():
-    lock = gem_spec.parse_gemfile_lock(LOCK.replace('    airgap_chain_c (0.5.0)\n', '    airgap_chain_c (0.5.0)\n      tool\n'))
+def test_a_needed_gem_locked_only_for_another_platform_is_an_error_naming_both(rubygems):
+    lock = read_lock(rubygems, LOCK.replace('    airgap_chain_c (0.5.0)\n', '    airgap_chain_c (0.5.0)\n      tool\n'),
+                     platforms=['x86_64-linux'])
     with pytest.raises(ResolutionError, match='tool only for java.*airgap_chain_c needs it.*add-platform x86_64-linux'):
-        gem_spec.locked_gems_for(lock, 'x86_64-linux')
+        lock.gems_for('x86_64-linux')
 
 
-def test_a_target_platform_missing_from_a_lock_without_ruby_warns():
-    lock = gem_spec.parse_gemfile_lock(LOCK.replace('  ruby\n  x86_64-linux\n', '  x86_64-linux\n')
-                                       .replace('    tool (2.0.0-java)\n', ''))
-    _chosen, warnings = gem_spec.locked_gems_for(lock, 'aarch64-linux')
+def test_a_target_platform_missing_from_a_lock_without_ruby_warns(rubygems):
+    lock = read_lock(rubygems, LOCK.replace('  ruby\n  x86_64-linux\n', '  x86_64-linux\n').replace('    tool (2.0.0-java)\n', ''),
+                     platforms=['aarch64-linux'])
+    _chosen, warnings = lock.gems_for('aarch64-linux')
     assert 'aarch64-linux' in warnings[0]
 
 
@@ -202,39 +241,50 @@ def test_a_target_platform_missing_from_a_lock_without_ruby_warns():
     (('PLATFORMS', 'PLATFORMZ'), "line 15: unknown section 'PLATFORMZ'"),
     (('    airgap_chain_c (0.5.0)\n', '    airgap_chain_c (zero)\n'), "line 8: "),
     (('    airgap_chain_c (0.5.0)\n', '\tairgap_chain_c (0.5.0)\n'), 'line 8: tab'),
+    (('    airgap_chain_c (0.5.0)\n', '    airgap_chain_c 0.5.0\n'), "line 8: spec 'airgap_chain_c 0.5.0' has no version"),
     (('  airgap_chain_a\n', '<<<<<<< HEAD\n  airgap_chain_a\n'), 'merge conflict'),
     (('  airgap_chain_a\n', '  airgap_chain_z\n'), 'DEPENDENCIES names airgap_chain_z'),
     (('      airgap_chain_c (>= 0.5)\n', '      airgap_chain_x (>= 0.5)\n'), 'depends on airgap_chain_x'),
     (('      airgap_chain_b (~> 1.0)\n', '      airgap_chain_b (~> one)\n'), 'line 5: '),
     (('  remote: https://rubygems.org/\n', '  remote https://rubygems.org/\n'), 'line 2: '),
 ])
-def test_malformed_gemfile_locks_fail_with_the_file_and_line(change, why):
+def test_malformed_gemfile_locks_fail_with_the_file_and_line(change, why, rubygems):
     text = LOCK.replace(*change)
     assert text != LOCK
     with pytest.raises(ResolutionError) as info:
-        gem_spec.parse_gemfile_lock(text, '/app/Gemfile.lock')
+        read_lock(rubygems, text, '/app/Gemfile.lock')
     assert '/app/Gemfile.lock' in info.value.msg
     assert why in info.value.msg
 
 
-def test_a_file_that_is_not_a_lock_fails_clearly():
+def test_a_file_that_is_not_a_lock_fails_clearly(rubygems):
     with pytest.raises(ResolutionError, match='no GEM specs'):
-        gem_spec.parse_gemfile_lock('DEPENDENCIES\n  rake\n')
+        read_lock(rubygems, 'DEPENDENCIES\n  rake\n')
     with pytest.raises(ResolutionError, match='unknown section'):
-        gem_spec.parse_gemfile_lock('source "https://rubygems.org"\ngem "rake"\n')
+        read_lock(rubygems, 'source "https://rubygems.org"\ngem "rake"\n')
 
 
-def test_git_and_path_gems_cannot_be_cached():
+def test_git_and_path_gems_cannot_be_cached(rubygems):
     text = LOCK.replace('GEM\n', 'GIT\n  remote: https://example.com/x.git\n  revision: abc\n  specs:\n    xgem (0.1.0)\n\nGEM\n', 1)
     text = text.replace('  airgap_chain_a\n', '  airgap_chain_a\n  xgem!\n')
-    lock = gem_spec.parse_gemfile_lock(text)
+    lock = read_lock(rubygems, text)
     with pytest.raises(ResolutionError, match='GIT, PATH or plugin sources \\(xgem 0.1.0\\)'):
-        gem_spec.locked_gems_for(lock, 'ruby')
+        lock.gems_for('ruby')
 
 
-def test_a_dependency_on_bundler_needs_no_locked_spec():
+def test_path_and_plugin_source_gems_cannot_be_cached_either(rubygems):
+    # Bundler reads a PLUGIN SOURCE section only with its plugin installed: its specs are named without it.
+    text = LOCK.replace('GEM\n', 'PATH\n  remote: vendor/pgem\n  specs:\n    pgem (0.3.0)\n\n'
+                        'PLUGIN SOURCE\n  remote: https://example.com/\n  type: custom\n  specs:\n    plugged (0.2.0)\n\nGEM\n', 1)
+    text = text.replace('  airgap_chain_a\n', '  airgap_chain_a\n  pgem!\n  plugged!\n')
+    lock = read_lock(rubygems, text)
+    with pytest.raises(ResolutionError, match='GIT, PATH or plugin sources \\(pgem 0.3.0, plugged 0.2.0\\)'):
+        lock.gems_for('ruby')
+
+
+def test_a_dependency_on_bundler_needs_no_locked_spec(rubygems):
     text = LOCK.replace('      airgap_chain_c (>= 0.5)\n', '      airgap_chain_c (>= 0.5)\n      bundler (>= 1.15)\n')
-    assert gem_spec.parse_gemfile_lock(text).specs[1].requires[-1].name == 'bundler'
+    assert read_lock(rubygems, text).specs[1].requires[-1].name == 'bundler'
 
 
 # --- small helpers ------------------------------------------------------------------------
