@@ -23,5 +23,5 @@ class ActionModule(CurrentCacheAction):
         # A current cache is reported alike in check mode: there is nothing to plan.
         if not params['platforms']:
             return None
-        report = current_report(Options(**params))
+        report = current_report(Options(**params), check_mode)
         return None if report is None else module_result(report, diff)

@@ -18,6 +18,7 @@ import pytest
 
 from runner import Ansible, ansible_env, local_task_both_ways
 
+from ansible_collections.airgap.packages.plugins.module_utils._controller.cache_dir import WORKSPACE_PREFIX
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import load_manifest, sha256_file
 
 pytestmark = pytest.mark.integration
@@ -470,7 +471,7 @@ def test_an_interrupted_build_leaves_the_previous_cache_and_manifest_intact(tmp_
     result = gem_cache(ansible, gems=['airgap_chain_a', 'airgap_native', 'airgap_twover:2.0.0'], sources=[gem_source.url],
                        dest=dest)
     assert result['caches'][0]['added'] == ['airgap_native-1.0.0.gem', 'airgap_twover-2.0.0.gem']
-    assert [f for f in os.listdir(dest) if f.startswith('.gem_cache-staging-')] == []
+    assert [f for f in os.listdir(dest) if f.startswith(WORKSPACE_PREFIX)] == []
 
 
 def test_a_failed_build_leaves_the_previous_cache_and_manifest_intact(tmp_path, ansible, gem_source):
@@ -489,7 +490,7 @@ def test_a_failed_build_leaves_the_previous_cache_and_manifest_intact(tmp_path, 
     assert result.get('failed') is True
     assert 'airgap_twover-2.0.0.gem is on none of the sources' in result['msg']
     assert snapshot(path) == before
-    assert [f for f in os.listdir(dest) if f.startswith('.gem_cache-staging-')] == []
+    assert [f for f in os.listdir(dest) if f.startswith(WORKSPACE_PREFIX)] == []
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -46,11 +46,12 @@ def workspace(dest, check_mode=False):
     them), held under its own lock while in use and removed afterwards. Workspaces of killed runs go first."""
     if check_mode or not os.path.isdir(dest):
         path = tempfile.mkdtemp(prefix='airgap-packages-workspace-')
+        lock = _hold(path)
     else:
-        remove_abandoned_workspaces(dest)
-        path = private_tempdir(dest, WORKSPACE_PREFIX)
-    lock = os.open(os.path.join(path, _IN_USE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+        with _workspaces_lock(dest):
+            _remove_abandoned(dest)
+            path = private_tempdir(dest, WORKSPACE_PREFIX)
+            lock = _hold(path)
     try:
         yield path
     finally:
@@ -58,48 +59,81 @@ def workspace(dest, check_mode=False):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_abandoned_workspaces(dest):
-    """Remove the workspaces under dest whose lock nobody holds: what killed runs left."""
-    for name in os.listdir(dest):
+def _hold(path):
+    lock = os.open(os.path.join(path, _IN_USE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def abandoned_workspaces(dest):
+    """The workspaces under dest whose lock nobody holds: what killed runs left. Only looks."""
+    found = []
+    for name in sorted(os.listdir(dest)) if os.path.isdir(dest) else []:
         path = os.path.join(dest, name)
         if not name.startswith(WORKSPACE_PREFIX) or os.path.islink(path) or not os.path.isdir(path):
             continue
         try:
-            lock = os.open(os.path.join(path, _IN_USE), os.O_RDWR | os.O_NOFOLLOW)
+            lock = os.open(os.path.join(path, _IN_USE), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
-            shutil.rmtree(path, ignore_errors=True)
+            found.append(path)
             continue
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            found.append(path)
         except (IOError, OSError):
+            pass
+        finally:
             os.close(lock)
-            continue
+    return found
+
+
+def remove_abandoned_workspaces(dest):
+    """Remove what abandoned_workspaces finds (a build that needs no workspace tidies all the same)."""
+    if os.path.isdir(dest):
+        with _workspaces_lock(dest):
+            _remove_abandoned(dest)
+
+
+def _workspaces_lock(dest):
+    # Making and removing workspaces never overlap, so a new workspace is never taken for abandoned before its lock.
+    return environment_lock(os.path.join(dest, WORKSPACE_PREFIX))
+
+
+def _remove_abandoned(dest):
+    for path in abandoned_workspaces(dest):
         shutil.rmtree(path, ignore_errors=True)
-        os.close(lock)
 
 
-def place(scratch, source, destination, link=True):
-    """Put source at destination: hard-linked (or copied, or always copied without link) to a private name in the
-    workspace scratch, then renamed into place, so that a cache never holds a half-written file."""
-    directory = os.path.dirname(destination)
-    if not os.path.isdir(directory):
+class Placer:
+    """Puts files into caches from the workspace scratch: each through a private name in the workspace, then renamed
+    into place, so that a cache never holds a half-written file. The first placing of a source is a hard link (or a
+    copy across filesystems); later ones are copies, so that no two caches share an inode that a change to one would
+    alter in both."""
+
+    def __init__(self, scratch):
+        self.scratch = scratch
+        self.placed = set()
+
+    def place(self, source, destination):
+        directory = os.path.dirname(destination)
         _makedirs(directory)
-    temporary = tempfile.mktemp(prefix='place-', dir=scratch)  # the name only; os.link/copyfile create it
-    try:
+        temporary = tempfile.mktemp(prefix='place-', dir=self.scratch)  # a name only: link and copy create the file
         try:
-            if not link:
-                raise OSError(errno.EXDEV, 'a copy of its own')
-            os.link(source, temporary)
-        except OSError:
-            shutil.copyfile(source, temporary)
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, destination)
-    except (IOError, OSError) as exc:
-        _remove(temporary)
-        if exc.errno == errno.ENOSPC:
-            raise AirgapError('no space left on the device holding %s; free space and run again, the previous cache is '
-                              'untouched' % directory)
-        raise AirgapError('cannot place %s in %s: %s' % (os.path.basename(destination), directory, exc.strerror or exc))
+            try:
+                if source in self.placed:
+                    raise OSError(errno.EXDEV, 'a copy of its own')
+                os.link(source, temporary)
+            except OSError:
+                shutil.copyfile(source, temporary)
+            os.chmod(temporary, 0o644)
+            os.rename(temporary, destination)
+        except (IOError, OSError) as exc:
+            _remove(temporary)
+            if exc.errno == errno.ENOSPC:
+                raise AirgapError('no space left on the device holding %s; free space and run again, the previous cache '
+                                  'is untouched' % directory)
+            raise AirgapError('cannot place %s in %s: %s' % (os.path.basename(destination), directory, exc.strerror or exc))
+        self.placed.add(source)
 
 
 def commit(path, new, old):
@@ -111,17 +145,17 @@ def commit(path, new, old):
     return True
 
 
-def stale_names(path, manifest):
-    """What the cache at path holds beyond the artifacts manifest lists and their companions."""
-    if manifest is None or not os.path.isdir(path):
+def stale_names(path, filenames):
+    """What the cache at path holds beyond filenames (the artifacts its manifest lists) and the manifest's companions."""
+    if not os.path.isdir(path):
         return []
-    keep = set(a.filename for a in manifest.artifacts) | set(COMPANION_NAMES)
+    keep = set(filenames) | set(COMPANION_NAMES)
     return sorted(name for name in os.listdir(path) if name not in keep)
 
 
-def prune(path, manifest, check_mode=False):
+def prune(path, filenames, check_mode=False):
     """Remove (or in check mode, only name) what stale_names finds; returns the names."""
-    names = stale_names(path, manifest)
+    names = stale_names(path, filenames)
     if not check_mode:
         for name in names:
             target = os.path.join(path, name)

@@ -413,19 +413,23 @@ def build_caches(options, check_mode=False):
                 for state in stale:
                     state.new = new_manifest(state, state.artifacts)
                 if not check_mode:
+                    placer = cache_dir.Placer(scratch)
                     for state in stale:
-                        _commit(state, scratch)
+                        _commit(state, placer)
+        elif not check_mode:
+            cache_dir.remove_abandoned_workspaces(options.dest)
         _tidy(states, options, check_mode)
     return _report(states, check_mode)
 
 
-def current_report(options):
+def current_report(options, check_mode=False):
     """What build_caches returns when every cache is current and tidy (so it would change nothing); else None.
 
     Reads only, under the locks build_caches takes, so a build in progress is never reported half done.
     """
     inputs = collect_inputs(options, _resolver().parse_requirement)
-    if not os.path.isdir(options.dest):
+    # A build (not a check-mode one) removes the workspaces of killed runs: until it has, the caches are not tidy.
+    if not os.path.isdir(options.dest) or (not check_mode and cache_dir.abandoned_workspaces(options.dest)):
         return None
     with _locked_states(options, inputs, check_mode=True) as states:
         if not all(state.is_current(options.refresh) for state in states):
@@ -459,8 +463,8 @@ def _tidy(states, options, check_mode):
     """Plan pruning and pylock.toml rewrites for every cache; carry them out unless in check mode."""
     for state in states:
         manifest = state.new or state.old
-        if options.prune:
-            state.pruned = cache_dir.prune(state.path, manifest, check_mode)
+        if options.prune and manifest is not None:
+            state.pruned = cache_dir.prune(state.path, [a.filename for a in manifest.artifacts], check_mode)
         if options.pylock and manifest is not None:
             state.pylock_written = _pylock_differs(state, manifest)
             if state.pylock_written and not check_mode:
@@ -546,9 +550,9 @@ def _planned_artifact(candidate):
                     native=filename.endswith('.whl') and not wheeltags.is_pure_wheel(filename))
 
 
-def _commit(state, scratch):
+def _commit(state, placer):
     for filename, source in sorted(state.sources.items()):
-        cache_dir.place(scratch, source, os.path.join(state.path, filename))
+        placer.place(source, os.path.join(state.path, filename))
     cache_dir.commit(state.path, state.new, state.old)
 
 

@@ -16,25 +16,21 @@ Controller only. The flow per environment key:
 4. Prune files the manifest no longer lists (when asked).
 """
 
-import errno
 import os
-import re
 import shutil
 from collections import namedtuple
-
-from ..._common.errors import AirgapError, ManifestError, ResolutionError
-from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir
-from .gem_resolver import DEFAULT_SOURCE, NEEDS_RUBY, RubyGems, normalize_source
-from .gem_spec import GemRequest, closure, gem_filename, merge_requests, parse_gem_request, parse_targets
-from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
-from ..._common.manifest import (
-    Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file, write_manifest)
-from ..._common.credentials import strip_credentials
-
 from contextlib import ExitStack
 
+from .gem_resolver import DEFAULT_SOURCE, NEEDS_RUBY, RubyGems, normalize_source
+from .gem_spec import GemRequest, closure, gem_filename, merge_requests, parse_gem_request, parse_targets
+from .. import cache_dir
+from ..._common.credentials import strip_credentials
+from ..._common.errors import AirgapError, ManifestError, ResolutionError
+from ..._common.fsutil import check_directory_to_write
+from ..._common.manifest import Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file
+from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
+
 GENERATOR = 'airgap.packages.gem_cache'
-STAGING_PREFIX = '.gem_cache-staging-'
 
 # The gem_cache module's options; its action plugin validates task arguments against the same spec.
 ARGUMENT_SPEC = dict(
@@ -228,25 +224,15 @@ class CachePlan:
         return sorted(a.filename for a in self.old.artifacts) if self.old else []
 
     @property
-    def added(self):
-        old = set(self.old_files)
-        return sorted(f for f in self.wanted if f not in old)
-
-    @property
     def removed(self):
         return sorted(f for f in self.old_files if f not in self.wanted)
 
     def toplevels(self, requires_of):
         return [TopLevel(r.text, r.name, closure(r.name, requires_of)) for r in self.toplevel_requests]
 
-    def prune_candidates(self):
-        if not os.path.isdir(self.path):
-            return []
-        return sorted(f for f in os.listdir(self.path) if f.endswith('.gem') and f not in self.wanted)
-
     # -- acting ---------------------------------------------------------------------------------
 
-    def commit(self, staged, placed):
+    def commit(self, staged, placer):
         """Link fetched files in, then swap the manifest: the one moment the cache changes meaning."""
         artifacts = [self.reuse[f] for f in sorted(self.reuse)]
         for wanted in self.to_fetch():
@@ -266,28 +252,15 @@ class CachePlan:
 
         manifest = Manifest('ruby', self.target.environment, self.toplevels(requires_of), artifacts, GENERATOR)
         fetched = [w.filename for w in self.to_fetch()]
-        if not os.path.isdir(self.path):
-            os.makedirs(self.path)
         for filename in fetched:
-            # The first cache takes the staged file itself; others get their own copy, so that
-            # no two caches share an inode that a change to one would alter in both.
-            _place(staged[filename][1], os.path.join(self.path, filename), link=filename not in placed)
-            placed.add(filename)
-        if self.old is None or manifest.digest != self.old.digest:
-            write_manifest(self.path, manifest)
-            self.changed = True
+            placer.place(staged[filename][1], os.path.join(self.path, filename))
+        self.changed = cache_dir.commit(self.path, manifest, self.old)
         self.fetched = fetched
         self.changed = self.changed or bool(fetched)
         self.manifest = manifest
 
     def prune(self, check_mode):
-        self.pruned = self.prune_candidates()
-        if not check_mode:
-            for filename in self.pruned:
-                _remove(os.path.join(self.path, filename))
-        for leftover in _leftovers(self.path):
-            if not check_mode:
-                _remove(os.path.join(self.path, leftover))
+        self.pruned = cache_dir.prune(self.path, self.wanted or [], check_mode) if self.wanted is not None else []
 
     def result(self, check_mode):
         manifest = self.manifest
@@ -307,26 +280,12 @@ class CachePlan:
         else:
             fetch = self.fetched
             changed = self.changed
-        return {
-            'key': self.target.key,
-            'path': self.path,
-            'manifest': manifest_path(self.path),
-            'digest': digest,
-            'environment': self.target.environment,
-            'gems': gems,
-            'native': native,
-            'added': [] if self.satisfied else self.added,
-            'removed': [] if self.satisfied else self.removed,
-            'fetched': fetch,
-            'pruned': self.pruned,
-            'changed': changed or bool(self.pruned),
-        }
+        return cache_dir.report(self.target.key, self.path, self.old_files, sorted(self.wanted or {}), self.pruned,
+                                changed or bool(self.pruned), manifest=manifest_path(self.path), digest=digest,
+                                environment=self.target.environment, gems=gems, native=native, fetched=fetch)
 
     def diff(self):
-        before = ''.join('%s\n' % f for f in self.old_files)
-        after = ''.join('%s\n' % f for f in sorted(self.wanted or {}))
-        return {'before_header': manifest_path(self.path), 'after_header': manifest_path(self.path),
-                'before': before, 'after': after}
+        return cache_dir.diff(self.path, self.old_files, sorted(self.wanted or {}))
 
 
 def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=False):
@@ -335,9 +294,7 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
     with ExitStack() as stack:
         if not check_mode:
             _makedirs(request.dest)
-            _lock(stack, plans)
-            for path in _stale_staging(request.dest):
-                shutil.rmtree(path, ignore_errors=True)
+        stack.enter_context(cache_dir.locked(request.dest, [plan.target.key for plan in plans], check_mode))
         _check_previous(plans)
         pending = [plan for plan in plans if not plan.satisfied]
         rubygems = None
@@ -349,6 +306,8 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
                 plan.set_wanted(resolved.get(plan.target.key))
         if pending and not check_mode:
             _fetch_and_commit(request, pending, rubygems)
+        elif not check_mode:
+            cache_dir.remove_abandoned_workspaces(request.dest)
         if request.prune:
             for plan in plans:
                 plan.prune(check_mode)
@@ -361,29 +320,19 @@ def current_gem_caches(request, check_mode=False, want_diff=False):
 
     Reads only, under the locks build_gem_caches takes, so a build in progress is never reported half done.
     """
-    if not os.path.isdir(request.dest):
+    # A build (not a check-mode one) removes the workspaces of killed runs: until it has, the caches are not tidy.
+    if not os.path.isdir(request.dest) or (not check_mode and cache_dir.abandoned_workspaces(request.dest)):
         return None
     plans = [CachePlan(request, target) for target in request.targets]
-    with ExitStack() as stack:
-        if not check_mode:
-            _lock(stack, plans)
-            if _stale_staging(request.dest):
-                return None
+    with cache_dir.locked(request.dest, [plan.target.key for plan in plans], check_mode=True):
         _check_previous(plans)
         if not all(plan.satisfied for plan in plans):
             return None
         if request.prune:
-            if not check_mode and any(_leftovers(plan.path) for plan in plans):
-                return None
             for plan in plans:
                 plan.prune(check_mode=True)
     result = _module_result(plans, check_mode, want_diff)
     return None if result['changed'] else result
-
-
-def _lock(stack, plans):
-    for plan in sorted(plans, key=lambda p: p.path):
-        stack.enter_context(environment_lock(plan.path))
 
 
 def _check_previous(plans):
@@ -409,45 +358,14 @@ def _fetch_and_commit(request, plans, rubygems):
     for plan in plans:
         for wanted in plan.to_fetch():
             items.setdefault(wanted.filename, wanted.urls)
-    staging = private_tempdir(request.dest, '%s%d-' % (STAGING_PREFIX, os.getpid()))
-    try:
+    with cache_dir.workspace(request.dest) as scratch:
         staged = {}
         if items:
-            for gem in rubygems.fetch(staging, sorted(items.items())):
-                staged[gem.filename] = (gem, os.path.join(staging, gem.filename))
-        placed = set()
+            for gem in rubygems.fetch(scratch, sorted(items.items())):
+                staged[gem.filename] = (gem, os.path.join(scratch, gem.filename))
+        placer = cache_dir.Placer(scratch)
         for plan in plans:
-            plan.commit(staged, placed)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _place(source, destination, link=True):
-    """Hard-link (or copy) a staged file into a cache under a temp name, then rename it into place."""
-    temporary = os.path.join(os.path.dirname(destination), '.%s.airgap-tmp' % os.path.basename(destination))
-    _remove(temporary)
-    try:
-        if not link:
-            raise OSError(errno.EXDEV, 'copy wanted')
-        os.link(source, temporary)
-    except OSError:
-        shutil.copyfile(source, temporary)
-    os.chmod(temporary, 0o644)
-    os.rename(temporary, destination)
-
-
-def _leftovers(path):
-    if not os.path.isdir(path):
-        return []
-    return [f for f in os.listdir(path) if re.match(r'^\..*\.(airgap-tmp|part)$', f)]
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            raise AirgapError('cannot remove %s: %s' % (path, exc.strerror or exc))
+            plan.commit(staged, placer)
 
 
 def _makedirs(path):
@@ -456,30 +374,3 @@ def _makedirs(path):
             os.makedirs(path)
         except OSError as exc:
             raise AirgapError('cannot create dest %s: %s' % (path, exc.strerror or exc))
-
-
-def _stale_staging(dest):
-    """Staging directories of runs that died (their process is gone)."""
-    stale = []
-    for entry in os.listdir(dest):
-        match = re.match(r'^%s(\d+)-' % re.escape(STAGING_PREFIX), entry)
-        if not match:
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid() and _process_alive(pid):
-            continue
-        stale.append(os.path.join(dest, entry))
-    return stale
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    # A killed run whose parent died too can linger as a zombie nobody reaps: it is gone all the same.
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except (IOError, OSError, IndexError):
-        return True

@@ -147,11 +147,11 @@ def test_an_interrupted_commit_leaves_a_manifest_that_still_verifies(tmp_path, i
     _c, (first,), _d = build(tmp_path, index, ['top'])
     calls = []
 
-    def interrupted(scratch, source, destination, link=True):
+    def interrupted(placer, source, destination):
         calls.append(destination)
         raise KeyboardInterrupt()
 
-    monkeypatch.setattr(cache_dir, 'place', interrupted)
+    monkeypatch.setattr(cache_dir.Placer, 'place', interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(tmp_path, index, ['top', 'extra'])
     assert calls
@@ -212,6 +212,13 @@ def test_abandoned_workspaces_of_interrupted_runs_are_removed(tmp_path, index):
     (leftover / 'half.whl.part').write_bytes(b'x')
     build(tmp_path, index, ['top', 'extra'])
     assert not leftover.exists()
+    # A run that changes nothing tidies them as well, and a cache is not reported current while one is there.
+    leftover.mkdir()
+    options = wheel_cache.Options(dest=str(tmp_path / 'cache'), requirements=['top', 'extra'], index_url=index['url'],
+                                  platforms=[ARM39])
+    assert wheel_cache.current_report(options) is None and wheel_cache.current_report(options, check_mode=True) is not None
+    changed, _caches, _diffs = build(tmp_path, index, ['top', 'extra'])
+    assert not changed and not leftover.exists() and wheel_cache.current_report(options) is not None
 
 
 # ---------------------------------------------------------------- inputs

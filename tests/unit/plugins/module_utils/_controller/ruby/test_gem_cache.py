@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import ResolutionError
 from ansible_collections.airgap.packages.plugins.module_utils._common.fsutil import environment_lock
+from ansible_collections.airgap.packages.plugins.module_utils._controller import cache_dir
 from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_cache import (
     build_gem_caches, current_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_resolver import FetchedGem, ResolvedGem
@@ -227,18 +228,26 @@ def test_a_failed_fetch_leaves_the_previous_cache_and_manifest_intact(tmp_path):
     with pytest.raises(ResolutionError, match='unreachable'):
         build(tmp_path, gems=['chain_a', 'twover:2.0.0'], fake=FakeRubyGems(fail_fetch=ResolutionError('source unreachable')))
     assert _snapshot(str(tmp_path / 'ruby')) == before
-    assert [f for f in os.listdir(str(tmp_path)) if f.startswith('.gem_cache-staging-')] == []
+    assert [f for f in os.listdir(str(tmp_path)) if f.startswith(cache_dir.WORKSPACE_PREFIX)] == []
 
 
-def test_staging_left_by_a_dead_run_is_removed_and_never_shipped(tmp_path):
+def test_a_workspace_left_by_a_dead_run_is_removed_and_never_shipped(tmp_path):
     build(tmp_path)
-    stale = tmp_path / '.gem_cache-staging-999999999-abc'
+    stale = tmp_path / (cache_dir.WORKSPACE_PREFIX + 'abc')
     stale.mkdir()
     (stale / 'half.gem').write_bytes(b'x')
-    (tmp_path / 'ruby' / '.twover-2.0.0.gem.airgap-tmp').write_bytes(b'x')
     result, _fake = build(tmp_path)
-    assert result['changed'] is False
-    assert not stale.exists() and not (tmp_path / 'ruby' / '.twover-2.0.0.gem.airgap-tmp').exists()
+    assert result['changed'] is False and not stale.exists()
+    assert 'half.gem' not in os.listdir(str(tmp_path / 'ruby'))
+
+
+def test_a_file_the_manifest_does_not_list_is_pruned_whatever_its_name(tmp_path):
+    build(tmp_path)
+    (tmp_path / 'ruby' / '.twover-2.0.0.gem.airgap-tmp').write_bytes(b'x')
+    (tmp_path / 'ruby' / 'notes.txt').write_bytes(b'x')
+    result, _fake = build(tmp_path)
+    assert result['changed'] is True and result['caches'][0]['pruned'] == ['.twover-2.0.0.gem.airgap-tmp', 'notes.txt']
+    assert sorted(os.listdir(str(tmp_path / 'ruby'))) == sorted(result['caches'][0]['gems'] + ['manifest.json'])
 
 
 def test_a_damaged_file_is_fetched_again_and_only_it(tmp_path):
@@ -414,7 +423,7 @@ def test_a_missing_manifest_or_dest_is_not_current_and_nothing_is_created(tmp_pa
 
 def test_what_the_build_would_tidy_is_not_current_except_in_check_mode_where_the_build_leaves_it(tmp_path):
     build(tmp_path)
-    stale = tmp_path / '.gem_cache-staging-999999999-abc'
+    stale = tmp_path / (cache_dir.WORKSPACE_PREFIX + 'abc')
     stale.mkdir()
     assert current(tmp_path) is None
     assert current(tmp_path, check_mode=True) is not None
