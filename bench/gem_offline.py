@@ -24,7 +24,7 @@ import benchlib
 from gem_offline_support import build_gem_cache, push_dir
 from hosts import HostFleet
 from sources import GemSource
-from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_target import PROBE_SCRIPT
+from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_target import PROBE, ruby_program
 
 GEMS = ['airgap_chain_a-1.0.0.gem', 'airgap_chain_b-1.1.0.gem', 'airgap_chain_c-0.5.0.gem', 'airgap_native-1.0.0.gem',
         'airgap_twover-2.0.0.gem']
@@ -65,7 +65,7 @@ def playbook(reps):
 def host_commands():
     """The same work on the host without Ansible: name -> (argv, extra environment, working directory)."""
     return {
-        'gem_offline probe (ruby -e)': (['ruby', '-e', PROBE_SCRIPT, 'dir', DIRS['ours'], 'ruby'],
+        'gem_offline probe (ruby -e)': (['ruby', '-e', ruby_program(PROBE), 'dir', DIRS['ours'], 'ruby'],
                                         {'GEM_HOME': DIRS['ours'], 'GEM_PATH': DIRS['ours']}, None),
         'gem install --local --conservative': gem_install('conservative') + (CACHE,),
         'gem install --local': gem_install('plain') + (CACHE,),

@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: airgap.packages contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Files that run as scripts in another interpreter, fed to ``python -I -c`` as source text.
+"""Files that run as scripts in another interpreter, fed to ``python -I -c`` as source text, and how the Ruby
+programs of the collection (the .rb files beside the Python that runs them) are read.
 
-Each file here stands alone: standard library only, no imports from this collection, Python 3.8+.
+Each Python file here stands alone: standard library only, no imports from this collection, Python 3.8+.
 """
+
+import os
+import pkgutil
 
 
 def script_source(module):
@@ -19,3 +23,26 @@ def script_source(module):
     if isinstance(source, bytes):
         source = source.decode('utf-8')
     return source
+
+
+def packaged_text(package, directory, name, copies):
+    """The text of a file that is not Python (a Ruby program) in package, whose directory is given.
+
+    Read as package data, else from the directory. Ansible runs a module from a payload that holds only .py
+    files, so there copies (the package's generated ruby_programs.PROGRAMS, kept equal to the files by a unit test
+    and regenerated with hacking/ruby_programs.py) answers.
+    """
+    data = None
+    try:
+        data = pkgutil.get_data(package, name)
+    except (IOError, OSError, ImportError, ValueError):
+        pass
+    if data is None:
+        try:
+            with open(os.path.join(directory, name), 'rb') as handle:
+                data = handle.read()
+        except (IOError, OSError):
+            pass
+    if data is None:
+        return copies[name]
+    return data.decode('utf-8')

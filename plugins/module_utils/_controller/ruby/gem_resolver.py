@@ -15,7 +15,6 @@ command line.
 
 import json
 import os
-import pkgutil
 import re
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from collections import namedtuple
 from ..._common import process
 from ..._common.errors import ResolutionError
 from ..._common.credentials import Redactor, url_label
+from ..._common.scripts import packaged_text
 from ..._target.ruby.gem_plan import check_gem_name
 from . import ruby_programs
 from .gem_spec import GemRequest, LockedGem, Lockfile, PlatformFit, check_lockfile, parse_requirement, parse_version
@@ -42,25 +42,8 @@ FetchedGem = namedtuple('FetchedGem', ['filename', 'source', 'name', 'version', 
 
 
 def ruby_program(name):
-    """The text of a Ruby program of this package (a .rb file beside this one).
-
-    Read as package data, else from beside __file__. Ansible runs a module from a payload that holds
-    only .py files, so there the copy in ruby_programs (kept equal to the .rb files by a unit test) is used.
-    """
-    data = None
-    try:
-        data = pkgutil.get_data(__name__.rpartition('.')[0], name)
-    except (IOError, OSError, ImportError, ValueError):
-        pass
-    if data is None:
-        try:
-            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), 'rb') as handle:
-                data = handle.read()
-        except (IOError, OSError):
-            pass
-    if data is None:
-        return ruby_programs.PROGRAMS[name]
-    return data.decode('utf-8')
+    """The text of one of the Ruby programs beside this file (see _common/scripts.packaged_text)."""
+    return packaged_text(__name__.rpartition('.')[0], os.path.dirname(os.path.abspath(__file__)), name, ruby_programs.PROGRAMS)
 
 
 _SAFE_FILENAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*\.gem$')

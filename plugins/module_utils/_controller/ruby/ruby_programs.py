@@ -3,14 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A copy of the Ruby programs beside this file (the .rb files), for module runs only.
 
-Ansible runs a module from a payload that carries the .py files it imports and nothing else, so
-there gem_resolver.ruby_program reads the programs from here; everywhere else it reads the .rb files
-themselves. Do not edit: edit the .rb file, then regenerate this file with
-`python plugins/module_utils/_controller/ruby/ruby_programs.py`; a unit test fails while it differs.
+Ansible runs a module from a payload that carries the .py files it imports and nothing else; there
+_common/scripts.packaged_text reads the programs from here, everywhere else from the .rb files
+themselves. Do not edit: edit the .rb file, then run `.venv/bin/python hacking/ruby_programs.py`;
+a unit test fails while this file differs.
 """
-
-import ast
-import os
 
 PROGRAMS = {
     'resolver_helper.rb': r'''# frozen_string_literal: true
@@ -521,27 +518,3 @@ end
 main
 ''',
 }
-
-
-def render(directory):
-    """The text of this file for the .rb files in directory."""
-    with open(os.path.abspath(__file__)) as handle:
-        text = handle.read()
-    head, _sep, rest = text.partition('PROGRAMS = {')
-    tail = rest[rest.index('\n\n\ndef render('):]
-    entries = []
-    for name in sorted(f for f in os.listdir(directory) if f.endswith('.rb')):
-        with open(os.path.join(directory, name)) as handle:
-            source = handle.read()
-        literal = "r'''%s'''" % source
-        if "'''" in source or source.endswith('\\') or ast.literal_eval(literal) != source:
-            literal = repr(source)  # a raw string cannot hold this text as it is
-        entries.append('    %r: %s,\n' % (name, literal))
-    return head + 'PROGRAMS = {\n' + ''.join(entries) + '}' + tail
-
-
-if __name__ == '__main__':
-    _here = os.path.dirname(os.path.abspath(__file__))
-    _text = render(_here)
-    with open(os.path.abspath(__file__), 'w') as _handle:
-        _handle.write(_text)

@@ -14,7 +14,9 @@ import re
 import shutil
 from collections import namedtuple
 
+from . import ruby_programs
 from ..._common import platform_info, process
+from ..._common.scripts import packaged_text
 from ..._common.errors import AirgapError, InstallError
 from .gem_plan import InstalledGem, Toolchain
 
@@ -27,82 +29,13 @@ Probe = namedtuple('Probe', ['ruby', 'ruby_version', 'rubygems_version', 'gem_di
 
 STAGING_PREFIX = '.airgap-staging-'
 
-# Variables through which a target's own configuration could redirect gem or the extension build:
-# gem sources and paths (GEM_*, .gemrc via HOME/XDG), preloaded code (RUBYOPT, RUBYLIB, Bundler)
-# and the install root of compiled extensions (DESTDIR).
+PROBE = 'gem_probe.rb'
+UNINSTALL = 'gem_uninstall.rb'
 
-# The probe: one ruby run, no `gem` command, nothing written. ARGV: mode (dir|user|default),
-# the dir (for mode dir), then gem platforms to match against this ruby.
-PROBE_SCRIPT = r'''
-require 'json'
-require 'rbconfig'
-mode, dir, *platforms = ARGV
-dir = case mode
-      when 'user' then Gem.user_dir
-      when 'default' then Gem.default_dir
-      else File.expand_path(dir)
-      end
-installed = []
-unreadable = []
-Dir.glob(File.join(dir, 'specifications', '*.gemspec')).sort.each do |path|
-  spec = begin
-    Gem::Specification.load(path)
-  rescue StandardError, SyntaxError
-    nil
-  end
-  if spec.nil?
-    unreadable << path
-    next
-  end
-  # An installed specification keeps no file list; what it has to have is its gem directory, not empty.
-  gem_dir = File.join(dir, 'gems', spec.full_name)
-  missing_files = File.directory?(gem_dir) && !Dir.empty?(gem_dir) ? [] : [File.join('gems', spec.full_name)]
-  installed << {
-    'name' => spec.name, 'version' => spec.version.to_s, 'platform' => spec.platform.to_s,
-    'full_name' => spec.full_name, 'extensions' => !spec.extensions.empty?,
-    'missing_extensions' => spec.missing_extensions?, 'missing_files' => missing_files,
-    'requires' => spec.runtime_dependencies.map(&:name).sort.uniq
-  }
-end
-fits = {}
-platforms.each do |name|
-  platform = Gem::Platform.new(name)
-  fits[name] = Gem.platforms.any? do |local|
-    local == platform || (local != Gem::Platform::RUBY && platform != Gem::Platform::RUBY && local =~ platform)
-  end
-end
-defaults = []
-if Gem::Specification.respond_to?(:default_stubs)
-  defaults = Gem::Specification.default_stubs.map(&:name).uniq.sort
-end
-make = ENV['MAKE'] || ENV['make'] || RbConfig::CONFIG['configure_args'].to_s[/with-make-prog\=(\w+)/, 1] || 'make'
-headers = [File.join(RbConfig::CONFIG['rubyhdrdir'].to_s, 'ruby.h')]
-headers << File.join(RbConfig::CONFIG['rubyarchhdrdir'].to_s, 'ruby', 'config.h') if RbConfig::CONFIG['rubyarchhdrdir']
-puts JSON.generate(
-  'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'local_platform' => Gem::Platform.local.to_s,
-  'api_version' => RbConfig::CONFIG['ruby_version'].to_s, 'engine' => (defined?(RUBY_ENGINE) ? RUBY_ENGINE : 'ruby'), 'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
-  'platforms' => Gem.platforms.map(&:to_s), 'fits' => fits, 'default_gems' => defaults,
-  'installed' => installed, 'unreadable' => unreadable,
-  'cc' => (ENV['CC'] || RbConfig::CONFIG['CC']).to_s, 'make' => make,
-  'headers' => headers.map { |h| [h, File.exist?(h)] }
-)
-'''
 
-# Uninstall exact installed specifications through RubyGems' own uninstaller (executables,
-# plugins, extensions, cache and spec), without prompts or dependency questions: the plan
-# already decided. ARGV: install dir, bindir, full names.
-UNINSTALL_SCRIPT = r'''
-require 'rubygems/uninstaller'
-dir, bindir, *full_names = ARGV
-dir = File.realpath(dir)
-full_names.each do |full_name|
-  path = File.join(dir, 'specifications', full_name + '.gemspec')
-  spec = Gem::Specification.load(path)
-  abort "cannot read #{path}" unless spec
-  Gem::Uninstaller.new(spec.name, :version => spec.version, :install_dir => dir, :bin_dir => bindir,
-                       :executables => true, :ignore => true, :abort_on_dependent => false).uninstall_gem(spec)
-end
-'''
+def ruby_program(name):
+    """The text of one of the Ruby programs beside this file (see _common/scripts.packaged_text)."""
+    return packaged_text(__name__.rpartition('.')[0], os.path.dirname(os.path.abspath(__file__)), name, ruby_programs.PROGRAMS)
 
 
 def clean_environment(base_env):
@@ -174,7 +107,7 @@ def probe(command, base_env, install_dir=None, user_install=False, platforms=(),
     env = clean_environment(base_env)
     if install_dir:
         env['GEM_HOME'] = env['GEM_PATH'] = os.path.abspath(install_dir)
-    argv = [command.ruby, '-e', PROBE_SCRIPT, mode, directory] + sorted(set(platforms))
+    argv = [command.ruby, '-e', ruby_program(PROBE), mode, directory] + sorted(set(platforms))
     rc, out, err = runner(argv, env)
     if rc != 0:
         raise AirgapError('probing %s with %s failed (rc %d): %s' % (install_dir or '%s gem dir' % mode, command.ruby, rc, err.strip()[-2000:]),
@@ -242,7 +175,7 @@ def uninstall(command, base_env, staging, install_dir, bindir, full_names, runne
     if not os.path.isdir(home):
         os.mkdir(home, 0o700)
     env = gem_environment(base_env, install_dir, [install_dir], home, os.devnull)
-    argv = [command.ruby, '-e', UNINSTALL_SCRIPT, install_dir, bindir] + list(full_names)
+    argv = [command.ruby, '-e', ruby_program(UNINSTALL), install_dir, bindir] + list(full_names)
     rc, out, err = runner(argv, env, cwd=home)
     if rc != 0:
         raise InstallError('removing %s from %s failed (rc %d): %s' % (', '.join(full_names), install_dir, rc, _tail(err or out)),

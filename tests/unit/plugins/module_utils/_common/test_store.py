@@ -139,8 +139,8 @@ def test_a_digest_host_state_vouched_for_is_not_read_again_after_the_pointer(tmp
     assert (result['settled'], result['changed'], result['requests'], result['digest']) == (True, False, 1, first.digest)
     assert reads == []
     # Not vouched for, the staged copy is verified (here, every file reads as altered).
-    unvouched = fetch_cache(store_of(tmp_path / 'store'), FetchRequest('stable', 'python', KEY, str(tmp_path / 'stage'),
-                                                                     check_mode=True))
+    request = FetchRequest('stable', 'python', KEY, str(tmp_path / 'stage'), check_mode=True)
+    unvouched = fetch_cache(store_of(tmp_path / 'store'), request)
     assert unvouched['settled'] is False and unvouched['fetched'] and reads
 
 

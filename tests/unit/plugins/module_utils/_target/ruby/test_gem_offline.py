@@ -32,13 +32,13 @@ class FakeRuby:
         self.calls = []
 
     def gem_runs(self):
-        return [argv for argv in self.calls if 'install' in argv or (argv[1] == '-e' and argv[2] == gem_target.UNINSTALL_SCRIPT)]
+        return [argv for argv in self.calls if 'install' in argv or (argv[1] == '-e' and argv[2] == gem_target.ruby_program(gem_target.UNINSTALL))]
 
     def __call__(self, argv, env, cwd=None):
         self.calls.append(list(argv))
-        if argv[1:3] == ['-e', gem_target.PROBE_SCRIPT]:
+        if argv[1:3] == ['-e', gem_target.ruby_program(gem_target.PROBE)]:
             return self.probe(argv[4])
-        if argv[1:3] == ['-e', gem_target.UNINSTALL_SCRIPT]:
+        if argv[1:3] == ['-e', gem_target.ruby_program(gem_target.UNINSTALL)]:
             install_dir, names = argv[3], argv[5:]
             for full in names:
                 os.unlink(os.path.join(install_dir, 'specifications', full + '.gemspec'))
@@ -66,7 +66,8 @@ class FakeRuby:
             installed.append({'name': gem_name, 'version': version, 'platform': 'ruby', 'full_name': full, 'extensions': False,
                               'missing_extensions': False, 'requires': requires})
         return 0, json.dumps({
-            'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby', 'gem_dir': directory, 'bindir': os.path.join(directory, 'bin'),
+            'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby',
+            'gem_dir': directory, 'bindir': os.path.join(directory, 'bin'),
             'platforms': ['ruby', 'x86_64-linux'], 'fits': {'ruby': True}, 'default_gems': ['json'], 'installed': installed,
             'unreadable': [], 'cc': 'cc', 'make': 'make', 'headers': [['/ruby.h', True]]}), ''
 

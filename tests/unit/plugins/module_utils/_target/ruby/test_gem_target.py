@@ -120,7 +120,8 @@ def test_stage_install_failure_names_the_failing_gem_and_hides_pointers_into_rem
 
 
 def probe_answer(**overrides):
-    data = {'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby', 'gem_dir': '/gems', 'bindir': '/gems/bin', 'platforms': ['ruby', 'x86_64-linux'],
+    data = {'ruby': '3.1.2', 'rubygems': '3.3.15', 'local_platform': 'x86_64-linux', 'api_version': '3.1.0', 'engine': 'ruby',
+            'gem_dir': '/gems', 'bindir': '/gems/bin', 'platforms': ['ruby', 'x86_64-linux'],
             'fits': {'ruby': True}, 'default_gems': ['json'], 'installed': [], 'unreadable': [], 'cc': 'x86_64-linux-gnu-gcc',
             'make': 'make', 'headers': [['/usr/include/ruby-3.1.0/ruby.h', True]]}
     data.update(overrides)
