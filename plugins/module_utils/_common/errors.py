@@ -38,3 +38,18 @@ def check_seconds(option, value, what):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise AirgapError('%s is %r: give the seconds to wait for %s, 1 or more' % (option, value, what), **{option: value})
     return value
+
+
+class ArtifactRefusal(Exception):
+    """Why the contents of an artifact (a wheel, a gem) are refused: the problem, and the member that has it (None
+    for the file as a whole). Raised inside the checks; as_error gives the VerificationError a module reports."""
+
+    def __init__(self, problem, member=None):
+        super(ArtifactRefusal, self).__init__(problem)
+        self.problem = problem
+        self.member = member
+
+    def as_error(self, path, kind, remedy):
+        where = '%s: member %s %s' % (path, self.member, self.problem) if self.member else '%s %s' % (path, self.problem)
+        return VerificationError('%s; nothing was installed. The %s is malformed or was tampered with: %s' % (where, kind, remedy),
+                                 problems=[{'file': path, 'member': self.member, 'problem': self.problem}])

@@ -24,7 +24,7 @@ from ..._common.scripts import interpreter_probe
 from ..._common.scripts.interpreter_probe import normalise_name
 
 from ..._common.scripts import wheeltags
-from ..._common.errors import VerificationError
+from ..._common.errors import ArtifactRefusal
 from .pep440 import compare_versions
 
 SCHEME_KEYS = ('purelib', 'platlib', 'headers', 'scripts', 'data')
@@ -153,41 +153,30 @@ def member_problem(name, kind_mode=0):
     return None
 
 
-class _Refusal(Exception):
-    def __init__(self, problem, member=None):
-        super(_Refusal, self).__init__(problem)
-        self.problem = problem
-        self.member = member
-
-
 def check_wheel(path, name, version):
     """WheelContents of the wheel at path, which must be a sound wheel of project name at version (as the manifest pins);
     VerificationError naming the file and the member otherwise."""
     filename = os.path.basename(path)
     try:
         return _check(path, filename, name, version)
-    except _Refusal as refusal:
-        where = '%s: member %s %s' % (path, refusal.member, refusal.problem) if refusal.member else '%s %s' % (path, refusal.problem)
-        raise VerificationError(
-            '%s; nothing was installed. The wheel is malformed or was tampered with: rebuild the cache from a trusted index '
-            '(airgap.packages.wheel_cache)' % where,
-            problems=[{'file': path, 'member': refusal.member, 'problem': refusal.problem}])
+    except ArtifactRefusal as refusal:
+        raise refusal.as_error(path, 'wheel', 'rebuild the cache from a trusted index (airgap.packages.wheel_cache)')
 
 
 def _check(path, filename, name, version):
     try:
         dist, file_version, _build, _tags = wheeltags.parse_wheel_filename(filename)
     except ValueError as exc:
-        raise _Refusal('has no wheel file name (%s)' % exc)
+        raise ArtifactRefusal('has no wheel file name (%s)' % exc)
     if normalise_name(dist) != normalise_name(name) or not same_version(file_version, version):
-        raise _Refusal('is named for %s %s, but the manifest pins %s %s' % (dist, file_version, name, version))
+        raise ArtifactRefusal('is named for %s %s, but the manifest pins %s %s' % (dist, file_version, name, version))
     kind = archive_kind(path)
     if kind != 'zip':
-        raise _Refusal('is %s, not a wheel' % kind)
+        raise ArtifactRefusal('is %s, not a wheel' % kind)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipfile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise _Refusal('is not a readable zip archive (%s)' % exc)
+        raise ArtifactRefusal('is not a readable zip archive (%s)' % exc)
     with archive:
         return _check_members(archive, filename, dist, file_version, name, version)
 
@@ -202,35 +191,35 @@ def _check_members(archive, filename, dist, file_version, name, version):
         if problem is None and info.filename in members:
             problem = 'appears twice in the archive'
         if problem:
-            raise _Refusal(problem, info.filename)
+            raise ArtifactRefusal(problem, info.filename)
         members[info.filename] = info
     tops = set(member.split('/', 1)[0] for member in members)
     dist_infos = sorted(top for top in tops if top.endswith('.dist-info'))
     if not dist_infos:
-        raise _Refusal('holds no .dist-info directory')
+        raise ArtifactRefusal('holds no .dist-info directory')
     if len(dist_infos) > 1:
-        raise _Refusal('holds several .dist-info directories (%s)' % ', '.join(dist_infos))
+        raise ArtifactRefusal('holds several .dist-info directories (%s)' % ', '.join(dist_infos))
     dist_info = dist_infos[0]
     info_name, _sep, info_version = dist_info[:-len('.dist-info')].partition('-')
     if normalise_name(info_name) != normalise_name(name) or not same_version(info_version, version):
-        raise _Refusal('names %s %s, but the file name and the manifest say %s %s' % (info_name, info_version, name, version),
-                       dist_info + '/')
+        raise ArtifactRefusal('names %s %s, but the file name and the manifest say %s %s' % (info_name, info_version, name, version),
+                              dist_info + '/')
     data_dir = None
     for top in sorted(top for top in tops if top.endswith('.data')):
         if top != dist_info[:-len('.dist-info')] + '.data':
-            raise _Refusal('is a .data directory of another distribution than %s' % dist_info, top + '/')
+            raise ArtifactRefusal('is a .data directory of another distribution than %s' % dist_info, top + '/')
         data_dir = top
     for needed in ('METADATA', 'WHEEL', 'RECORD'):
         if '%s/%s' % (dist_info, needed) not in members:
-            raise _Refusal('is missing', '%s/%s' % (dist_info, needed))
+            raise ArtifactRefusal('is missing', '%s/%s' % (dist_info, needed))
     meta_name, meta_version = interpreter_probe.metadata_headers(_read(archive, '%s/METADATA' % dist_info).splitlines())
     if not meta_name or normalise_name(meta_name) != normalise_name(name) or not meta_version or not same_version(meta_version, version):
-        raise _Refusal('says Name: %s, Version: %s, but the manifest pins %s %s' % (meta_name, meta_version, name, version),
-                       '%s/METADATA' % dist_info)
+        raise ArtifactRefusal('says Name: %s, Version: %s, but the manifest pins %s %s' % (meta_name, meta_version, name, version),
+                              '%s/METADATA' % dist_info)
     wheel_text = _read(archive, '%s/WHEEL' % dist_info).decode('utf-8', 'replace')
     wheel_version = re.search(r'^Wheel-Version:\s*(\d+)', wheel_text, re.MULTILINE)
     if not wheel_version or wheel_version.group(1) != '1':
-        raise _Refusal('has no Wheel-Version 1.x', '%s/WHEEL' % dist_info)
+        raise ArtifactRefusal('has no Wheel-Version 1.x', '%s/WHEEL' % dist_info)
     purelib = re.search(r'^Root-Is-Purelib:\s*true\s*$', wheel_text, re.MULTILINE | re.IGNORECASE) is not None
     record = _record(archive, '%s/RECORD' % dist_info, members)
     files = []
@@ -241,7 +230,7 @@ def _check_members(archive, filename, dist, file_version, name, version):
         if data_dir and member.startswith(data_dir + '/'):
             parts = member.split('/')
             if len(parts) < 3 or parts[1] not in SCHEME_KEYS:
-                raise _Refusal('is not under one of %s/%s' % (data_dir, '|'.join(SCHEME_KEYS)), member)
+                raise ArtifactRefusal('is not under one of %s/%s' % (data_dir, '|'.join(SCHEME_KEYS)), member)
         if member not in exempt:
             _check_hash(archive, info, record.get(member))
         files.append((member, info.file_size))
@@ -252,40 +241,40 @@ def _read(archive, member):
     try:
         return archive.read(member)
     except (zipfile.BadZipfile, zlib.error, EOFError, RuntimeError, NotImplementedError, IOError, OSError) as exc:
-        raise _Refusal('cannot be read (%s)' % exc, member)
+        raise ArtifactRefusal('cannot be read (%s)' % exc, member)
 
 
 def _record(archive, member, members):
     try:
         rows = interpreter_probe.parse_record(_read(archive, member).decode('utf-8'))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Refusal('is not a valid RECORD (%s)' % exc, member)
+        raise ArtifactRefusal('is not a valid RECORD (%s)' % exc, member)
     record = {}
     for path, value, size in rows:
         problem = member_problem(path)
         if problem:
-            raise _Refusal('lists %s, which %s' % (path, problem), member)
+            raise ArtifactRefusal('lists %s, which %s' % (path, problem), member)
         if path in record:
-            raise _Refusal('lists %s twice' % path, member)
+            raise ArtifactRefusal('lists %s twice' % path, member)
         if path not in members:
-            raise _Refusal('lists %s, which the wheel does not hold' % path, member)
+            raise ArtifactRefusal('lists %s, which the wheel does not hold' % path, member)
         record[path] = (value, size)
     return record
 
 
 def _check_hash(archive, info, entry):
     if entry is None:
-        raise _Refusal('is not listed in RECORD', info.filename)
+        raise ArtifactRefusal('is not listed in RECORD', info.filename)
     value, size = entry
     algorithm, _sep, expected = value.partition('=')
     if algorithm not in STRONG_HASHES or not expected:
-        raise _Refusal('has no sha256 (or stronger) hash in RECORD (%r)' % value, info.filename)
+        raise ArtifactRefusal('has no sha256 (or stronger) hash in RECORD (%r)' % value, info.filename)
     try:
         with archive.open(info) as handle:
             actual = record_digest(handle, algorithm)
     except (zipfile.BadZipfile, zlib.error, EOFError, RuntimeError, NotImplementedError, IOError, OSError) as exc:
-        raise _Refusal('cannot be read (%s)' % exc, info.filename)
+        raise ArtifactRefusal('cannot be read (%s)' % exc, info.filename)
     if actual != expected:
-        raise _Refusal('has %s=%s, but RECORD says %s' % (algorithm, actual, value), info.filename)
+        raise ArtifactRefusal('has %s=%s, but RECORD says %s' % (algorithm, actual, value), info.filename)
     if size and (not size.isdigit() or int(size) != info.file_size):
-        raise _Refusal('is %d bytes, but RECORD says %s' % (info.file_size, size), info.filename)
+        raise ArtifactRefusal('is %d bytes, but RECORD says %s' % (info.file_size, size), info.filename)

@@ -21,19 +21,12 @@ import re
 import tarfile
 import zlib
 
-from ..._common.errors import VerificationError
+from ..._common.errors import ArtifactRefusal
 
 RUBY_PLATFORM = 'ruby'
 # A gemspec in YAML is small; anything far larger is not one.
 _MAX_METADATA = 16 * 1024 * 1024
 _READ_ERRORS = (tarfile.TarError, zlib.error, EOFError, IOError, OSError, ValueError)
-
-
-class _Refusal(Exception):
-    def __init__(self, problem, member=None):
-        super(_Refusal, self).__init__(problem)
-        self.problem = problem
-        self.member = member
 
 
 def gem_identity(metadata):
@@ -86,44 +79,40 @@ def check_gem(path, name, version, platform):
     (as the manifest pins them) whose payload stays inside its gem directory."""
     try:
         _check(path, name, version, platform or RUBY_PLATFORM)
-    except _Refusal as refusal:
-        where = '%s: member %s %s' % (path, refusal.member, refusal.problem) if refusal.member else '%s %s' % (path, refusal.problem)
-        raise VerificationError(
-            '%s; nothing was installed. The gem is malformed or was tampered with: rebuild the cache from a trusted source '
-            '(airgap.packages.gem_cache)' % where,
-            problems=[{'file': path, 'member': refusal.member, 'problem': refusal.problem}])
+    except ArtifactRefusal as refusal:
+        raise refusal.as_error(path, 'gem', 'rebuild the cache from a trusted source (airgap.packages.gem_cache)')
 
 
 def _check(path, name, version, platform):
     filename = os.path.basename(path)
     if filename != expected_filename(name, version, platform):
-        raise _Refusal('is not named as the manifest pins it (%s)' % expected_filename(name, version, platform))
+        raise ArtifactRefusal('is not named as the manifest pins it (%s)' % expected_filename(name, version, platform))
     with open(path, 'rb') as handle:
         head = handle.read(512)
     if head[:2] == b'\x1f\x8b':
-        raise _Refusal('is a gzip-compressed file, not a gem (a .gem is a plain tar of metadata.gz and data.tar.gz)')
+        raise ArtifactRefusal('is a gzip-compressed file, not a gem (a .gem is a plain tar of metadata.gz and data.tar.gz)')
     try:
         archive = tarfile.open(path, 'r:')
     except _READ_ERRORS as exc:
-        raise _Refusal('is not a gem: not a tar archive (%s)' % exc)
+        raise ArtifactRefusal('is not a gem: not a tar archive (%s)' % exc)
     with archive:
         try:
             members = archive.getmembers()
         except _READ_ERRORS as exc:
-            raise _Refusal('is not a readable tar archive (%s)' % exc)
+            raise ArtifactRefusal('is not a readable tar archive (%s)' % exc)
         by_name = {}
         for member in members:
             if member.name in by_name:
-                raise _Refusal('appears twice in the archive', member.name)
+                raise ArtifactRefusal('appears twice in the archive', member.name)
             by_name[member.name] = member
         for needed in ('metadata.gz', 'data.tar.gz'):
             if needed not in by_name or not by_name[needed].isfile():
-                raise _Refusal('is not a gem: it holds no %s' % needed)
+                raise ArtifactRefusal('is not a gem: it holds no %s' % needed)
         metadata = _read_metadata(archive, by_name['metadata.gz'])
         spec_name, spec_version, spec_platform = gem_identity(metadata)
         if (spec_name, spec_version, spec_platform) != (name, version, platform):
-            raise _Refusal('is the specification of %s %s (platform %s), but the file name and the manifest say %s %s (platform %s)'
-                           % (spec_name, spec_version, spec_platform, name, version, platform), 'metadata.gz')
+            raise ArtifactRefusal('is the specification of %s %s (platform %s), but the file name and the manifest say %s %s (platform %s)'
+                                  % (spec_name, spec_version, spec_platform, name, version, platform), 'metadata.gz')
         _check_data(archive, by_name['data.tar.gz'])
 
 
@@ -132,13 +121,13 @@ def _read_metadata(archive, member):
         with gzip.GzipFile(fileobj=archive.extractfile(member)) as handle:
             data = handle.read(_MAX_METADATA + 1)
     except _READ_ERRORS as exc:
-        raise _Refusal('cannot be read (%s)' % exc, 'metadata.gz')
+        raise ArtifactRefusal('cannot be read (%s)' % exc, 'metadata.gz')
     if len(data) > _MAX_METADATA:
-        raise _Refusal('is larger than a specification can be', 'metadata.gz')
+        raise ArtifactRefusal('is larger than a specification can be', 'metadata.gz')
     try:
         return data.decode('utf-8')
     except UnicodeDecodeError as exc:
-        raise _Refusal('is not UTF-8 text (%s)' % exc, 'metadata.gz')
+        raise ArtifactRefusal('is not UTF-8 text (%s)' % exc, 'metadata.gz')
 
 
 def _check_data(archive, member):
@@ -147,6 +136,6 @@ def _check_data(archive, member):
             for entry in data:
                 problem = member_problem(entry)
                 if problem:
-                    raise _Refusal(problem, 'data.tar.gz:%s' % entry.name)
+                    raise ArtifactRefusal(problem, 'data.tar.gz:%s' % entry.name)
     except _READ_ERRORS as exc:
-        raise _Refusal('cannot be read (%s)' % exc, 'data.tar.gz')
+        raise ArtifactRefusal('cannot be read (%s)' % exc, 'data.tar.gz')
