@@ -7,33 +7,36 @@ per-requirement closures) using the controller's pip: pip download, then one
 `pip install --dry-run --report` per top-level requirement for its closure.
 """
 
+import glob
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
+from runner import REPO
+
+from ansible_collections.airgap.packages.plugins.module_utils._common.scripts.interpreter_probe import normalise_name
+from ansible_collections.airgap.packages.plugins.module_utils._target.python.python_env import clean_environment
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
 
 
-def normalise(name):
-    return re.sub(r'[-_.]+', '-', name).lower()
-
-
-def clean_env():
-    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('PIP_', 'UV_', 'PYTHON')))
-    env['PIP_CONFIG_FILE'] = os.devnull
-    return env
-
-
 def _pip(argv, python=None):
     command = [python or sys.executable, '-m', 'pip', '--isolated', '--disable-pip-version-check'] + argv
-    done = subprocess.run(command, capture_output=True, text=True, env=clean_env(), check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=clean_environment(), check=False)
     if done.returncode != 0:
         raise RuntimeError('%s failed: %s' % (' '.join(command), done.stderr[-3000:]))
     return done.stdout
+
+
+def installer_wheels():
+    """pip and uv wheels: from `make venv`'s index extras when it put them there, else fetched once from PyPI."""
+    extras = os.path.join(REPO, '.cache', 'index-extras')
+    found = dict((name, sorted(glob.glob(os.path.join(extras, '%s-*.whl' % name)))) for name in ('pip', 'uv'))
+    if all(found.values()):
+        return dict((name, paths[-1]) for name, paths in found.items())
+    return tool_wheels(os.path.join(REPO, '.cache', 'pip-offline-tools'))
 
 
 def tool_wheels(directory, names=('pip', 'uv')):
@@ -66,7 +69,7 @@ def build_cache(dest, requirements, index_url=None, tools=(), key='test-cp311-x8
                                   '--only-binary', ':all:', '--quiet', '--report', '-', requirement]))
         closure, name = [], None
         for item in report['install']:
-            item_name = normalise(item['metadata']['name'])
+            item_name = normalise_name(item['metadata']['name'])
             closure.append(item_name)
             requires[item_name] = sorted(item['metadata'].get('requires_dist', []))
             if item.get('requested'):
@@ -81,7 +84,7 @@ def build_cache(dest, requirements, index_url=None, tools=(), key='test-cp311-x8
 
 def artifact_for(directory, filename, requires=None):
     parts = filename[:-4].split('-')
-    name, version = normalise(parts[0]), parts[1]
+    name, version = normalise_name(parts[0]), parts[1]
     path = os.path.join(directory, filename)
     return Artifact(filename, name, version, os.path.getsize(path), sha256_file(path), platform='-'.join(parts[-3:]),
                     requires=(requires or {}).get(name, []), source='tests')

@@ -7,7 +7,6 @@ while pip writes.
 """
 
 import base64
-import glob
 import hashlib
 import io
 import json
@@ -20,8 +19,7 @@ import zipfile
 import pytest
 
 from gem_offline_support import build_gem, build_gem_cache
-from pip_offline_support import artifact_for, tool_wheels
-from runner import REPO
+from pip_offline_support import artifact_for, installer_wheels
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact, Manifest, TopLevel, sha256_file, write_manifest)
@@ -94,11 +92,7 @@ def write_cache(dest, files, tops=None, tools=(), environment=None, artifacts=No
 
 @pytest.fixture(scope='module')
 def tools():
-    extras = os.path.join(REPO, '.cache', 'index-extras')
-    found = dict((name, sorted(glob.glob(os.path.join(extras, '%s-*.whl' % name)))) for name in ('pip', 'uv'))
-    if all(found.values()):
-        return dict((name, paths[-1]) for name, paths in found.items())
-    return tool_wheels(os.path.join(REPO, '.cache', 'pip-offline-tools'))
+    return installer_wheels()
 
 
 @pytest.fixture(scope='module')

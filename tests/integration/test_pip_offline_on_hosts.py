@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from hosts import HostFleet
-from pip_offline_support import build_cache, tool_wheels
+from pip_offline_support import build_cache, installer_wheels
 from sources import make_wheel
 from runner import REPO, Ansible
 from sources import PythonIndex
@@ -37,12 +37,7 @@ NO_VENV = NO_PIP + ['/usr/lib/python3.11/venv']
 
 @pytest.fixture(scope='module')
 def tools():
-    """pip and uv wheels: from `make venv`'s index extras when it put them there, else fetched once from PyPI."""
-    extras = os.path.join(REPO, '.cache', 'index-extras')
-    found = dict((name, sorted(glob.glob(os.path.join(extras, '%s-*.whl' % name)))) for name in ('pip', 'uv'))
-    if all(found.values()):
-        return dict((name, paths[-1]) for name, paths in found.items())
-    return tool_wheels(os.path.join(REPO, '.cache', 'pip-offline-tools'))
+    return installer_wheels()
 
 
 @pytest.fixture(scope='module')

@@ -14,10 +14,10 @@ from ansible_collections.airgap.packages.plugins.module_utils._target.host_state
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import Artifact, Manifest, canonical_json
 
 
-def stage(root, payload, age=0):
+def stage(root, payload, age=0, ecosystem='python', filename='a-1.0-py3-none-any.whl', platform=''):
     """A staged cache of one artifact under root; returns its digest."""
-    artifact = Artifact('a-1.0-py3-none-any.whl', 'a', '1.0', len(payload), hashlib.sha256(payload).hexdigest())
-    manifest = Manifest('python', {'key': 'k'}, [], [artifact])
+    artifact = Artifact(filename, 'a', '1.0', len(payload), hashlib.sha256(payload).hexdigest(), platform=platform)
+    manifest = Manifest(ecosystem, {'key': 'k'}, [], [artifact])
     path = os.path.join(root, manifest.digest)
     os.makedirs(path)
     with open(os.path.join(path, 'manifest.json'), 'wb') as handle:
@@ -134,14 +134,7 @@ def test_one_ruby_run_describes_ruby_and_answers_every_staged_gem_cache(tmp_path
     from ansible_collections.airgap.packages.plugins.module_utils._target.ruby import gem_target
     root, install_dir = str(tmp_path / 'stage'), str(tmp_path / 'gems')
     for payload in (b'one', b'two'):
-        artifact = Artifact('a-1.0.gem', 'a', '1.0', len(payload), hashlib.sha256(payload).hexdigest(), platform='ruby')
-        manifest = Manifest('ruby', {'key': 'k'}, [], [artifact])
-        path = os.path.join(root, manifest.digest)
-        os.makedirs(path)
-        with open(os.path.join(path, 'manifest.json'), 'wb') as handle:
-            handle.write(canonical_json(manifest.to_dict()))
-        with open(os.path.join(path, artifact.filename), 'wb') as handle:
-            handle.write(payload)
+        stage(root, payload, ecosystem='ruby', filename='a-1.0.gem', platform='ruby')
     os.chmod(str(tmp_path), 0o755)
     runs = []
     real = gem_target.probe
