@@ -104,7 +104,7 @@ options:
       - Remove files from each cache directory that its manifest does not list (gems dropped from
         the request, files put there by hand). The manifest and its signature stay.
       - With V(false) such files stay on disk, unlisted, and are not shipped or published with the cache.
-      - Interrupted runs leave nothing in a cache directory to prune: their workspaces beside the caches
+      - Interrupted runs leave nothing in a cache directory to prune. Their workspaces beside the caches
         are removed by the next run whatever this option says.
     type: bool
     default: true

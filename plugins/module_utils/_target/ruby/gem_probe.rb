@@ -53,7 +53,8 @@ headers = [File.join(RbConfig::CONFIG['rubyhdrdir'].to_s, 'ruby.h')]
 headers << File.join(RbConfig::CONFIG['rubyarchhdrdir'].to_s, 'ruby', 'config.h') if RbConfig::CONFIG['rubyarchhdrdir']
 puts JSON.generate(
   'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'local_platform' => Gem::Platform.local.to_s,
-  'api_version' => RbConfig::CONFIG['ruby_version'].to_s, 'engine' => (defined?(RUBY_ENGINE) ? RUBY_ENGINE : 'ruby'), 'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
+  'api_version' => RbConfig::CONFIG['ruby_version'].to_s, 'engine' => (defined?(RUBY_ENGINE) ? RUBY_ENGINE : 'ruby'),
+  'gem_dir' => dir, 'bindir' => Gem.bindir(dir),
   'platforms' => Gem.platforms.map(&:to_s), 'fits' => fits, 'default_gems' => defaults,
   'installed' => installed, 'unreadable' => unreadable,
   'cc' => (ENV['CC'] || RbConfig::CONFIG['CC']).to_s, 'make' => make,
