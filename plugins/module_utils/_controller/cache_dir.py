@@ -13,6 +13,7 @@ lock nobody holds is removed by the next run. Nothing half-written ever sits in 
 Runs on the controller: standard library only.
 """
 
+import binascii
 import contextlib
 import errno
 import fcntl
@@ -117,7 +118,8 @@ class Placer:
     def place(self, source, destination):
         directory = os.path.dirname(destination)
         _makedirs(directory)
-        temporary = tempfile.mktemp(prefix='place-', dir=self.scratch)  # a name only: link and copy create the file
+        # A fresh name in the private workspace: os.link and copyfile create the file themselves.
+        temporary = os.path.join(self.scratch, 'place-%s' % binascii.hexlify(os.urandom(8)).decode('ascii'))
         try:
             try:
                 if source in self.placed:

@@ -8,7 +8,6 @@ import random
 import pytest
 from packaging.version import InvalidVersion, Version
 
-from ansible_collections.airgap.packages.plugins.module_utils._target.python import pep440
 from ansible_collections.airgap.packages.plugins.module_utils._target.python.pep440 import compare_versions
 
 # Normal forms: every combination of epoch, release, pre, post, dev and local parts. 1 and 1.0.0 differ only
