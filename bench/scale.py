@@ -102,6 +102,14 @@ def sent_bytes(run):
     return sum(t['result'].get('transferred_bytes', 0) for t in run.tasks if t['action'] == 'airgap.packages.ship_cache')
 
 
+def task_walls(run):
+    """{task name: seconds from its start to its last host's result}, in the order the tasks ran."""
+    walls = {}
+    for task in run.tasks:
+        walls[task['task']] = max(walls.get(task['task'], 0.0), task['seconds'])
+    return walls
+
+
 def figures_of(run, seconds, cpu, peak):
     return {'seconds': seconds, 'cpu': cpu, 'peak': peak, 'sent': sent_bytes(run), 'changed': len(changed_hosts(run))}
 
@@ -116,18 +124,20 @@ def measure(count, state, role_vars, repeat):
         if changed_hosts(run) != sorted(fleet.names):
             raise SystemExit('the first run left hosts unchanged: %r' % run.stats)
         result['first'] = figures_of(run, *measured)
-        converged, ping = [], []
+        converged, ping, walls = [], [], []
         for _attempt in range(repeat):
             benchlib.wait_for_quiet()
             run, *measured = run_measured(fleet, SITE, role_vars, count)
             if run.total('changed'):
                 raise SystemExit('a converged run changed something: %r' % run.stats)
             converged.append(figures_of(run, *measured))
+            walls.append(task_walls(run))
             benchlib.wait_for_quiet()
             run, *measured = run_measured(fleet, PING, {}, count)
             ping.append(figures_of(run, *measured))
         result['converged'] = dict((key, statistics.median(f[key] for f in converged)) for key in converged[0])
         result['ping'] = dict((key, statistics.median(f[key] for f in ping)) for key in ping[0])
+        result['tasks'] = dict((name, statistics.median(w.get(name, 0.0) for w in walls)) for name in walls[0])
         drifted = fleet.names[::10]
         for name in drifted:
             fleet.run(name, ['sh', '-c', 'rm -r %s/lib/python3*/site-packages/%s' % (VENV, DRIFTED_PACKAGE_DIR)], check=True)
@@ -208,6 +218,16 @@ def main():
     print(benchlib.markdown_table(['hosts', 'run', 'wall s', 'controller CPU s', 'controller peak MiB', 'bytes sent',
                                    'hosts changed'], rows))
     print()
+    for count, result in results.items():
+        total = result['converged']['seconds']
+        rows = [[name, '%.2f' % seconds, '%.0f%%' % (100 * seconds / total)] for name, seconds in result['tasks'].items()]
+        rest = total - sum(result['tasks'].values())
+        rows.append(['ansible-playbook itself (start, inventory, play, recap)', '%.2f' % rest, '%.0f%%' % (100 * rest / total)])
+        print('### Where the converged run goes, %d hosts (%.1f s; the ping playbook %.1f s)'
+              % (count, total, result['ping']['seconds']))
+        print()
+        print(benchlib.markdown_table(['task', 'wall s (start to last host)', 'share'], rows))
+        print()
     print('The script took %.1f min.' % ((time.monotonic() - began) / 60))
     return 0
 
