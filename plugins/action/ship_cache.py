@@ -14,7 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     COMPANION_NAMES, artifact_problem, describe_problem, load_manifest)
-from ansible_collections.airgap.packages.plugins.module_utils._common.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, is_staged_name
+from ansible_collections.airgap.packages.plugins.module_utils._common.staging import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, DEFAULT_STAGE, check_keep, check_settled
 
 MODULE = 'airgap.packages.ship_cache'
 
@@ -78,18 +78,9 @@ class ActionModule(ActionBase):
         try:
             check_dest(args.get('dest') or DEFAULT_STAGE)
             check_keep(_as_int(args.get('keep', 2)))
+            settled = check_settled(args.get('settled') or [])
         except AirgapError as exc:
             result.update(failed=True, msg=exc.msg)
-            return result
-        settled = args.get('settled') or []
-        if not isinstance(settled, list):
-            result.update(failed=True, msg='settled must be a list of digests (the settled list host_state returns), got %r'
-                          % type(settled).__name__)
-            return result
-        wrong = [digest for digest in settled if not isinstance(digest, str) or not is_staged_name(digest)]
-        if wrong:
-            result.update(failed=True, msg='settled holds %s, which is not a manifest digest (64 lowercase hex digits): pass '
-                          'the settled list host_state returns' % ', '.join(repr(digest) for digest in wrong))
             return result
         if manifest.digest in settled:
             # host_state vouched for this digest in this play: verified, matching, nothing to prune.

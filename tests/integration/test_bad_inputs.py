@@ -291,6 +291,7 @@ CASES = [
     case('fetch_cache', fetch(dest=at('plain-file')), at('plain-file'), 'is not a directory', id='fetch_cache-dest-a-file'),
     case('fetch_cache', fetch(dest='relative/stage'), "'relative/stage' is a relative path", id='fetch_cache-dest-relative'),
     case('fetch_cache', fetch(keep=-1), 'keep is -1', id='fetch_cache-keep-negative'),
+    case('fetch_cache', fetch(settled=['latest']), "settled holds 'latest'", id='fetch_cache-settled-not-a-digest'),
     case('fetch_cache', fetch(timeout=0), 'timeout is 0', id='fetch_cache-timeout-zero'),
     case('fetch_cache', fetch(trusted_keys=at('not-a-key')), 'trusted_keys', at('not-a-key'), 'allowed_signers',
          id='fetch_cache-trusted-keys-garbage'),

@@ -82,6 +82,18 @@ def staged_path(root, digest):
     return os.path.join(root, digest)
 
 
+def check_settled(settled):
+    """The settled list host_state returns, as a set of digests; refused, naming what is wrong, when it is not one."""
+    if not isinstance(settled, (list, tuple)):
+        raise AirgapError('settled must be a list of digests (the settled list host_state returns), got %r'
+                          % type(settled).__name__)
+    wrong = [digest for digest in settled if not isinstance(digest, str) or not is_staged_name(digest)]
+    if wrong:
+        raise AirgapError('settled holds %s, which is not a manifest digest (64 lowercase hex digits): pass the settled '
+                          'list host_state returns' % ', '.join(repr(digest) for digest in wrong))
+    return frozenset(settled)
+
+
 def check_keep(keep, option='keep'):
     """keep counts the cache being staged: below 1 makes no sense."""
     if not isinstance(keep, int) or keep < 1:

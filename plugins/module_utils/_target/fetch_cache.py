@@ -18,7 +18,7 @@ from .._common.fsutil import atomic_write_bytes, check_trusted_directory
 from .._common.signing import SIGNATURE_SUFFIX, SignatureError
 from .._common.manifest import MANIFEST_NAME, load_manifest
 from .._common.staging import (
-    check_keep, check_stage, clear_leftovers, is_staged, is_staged_name, prune_stage, stage_directory, staged_names, staged_path,
+    check_keep, check_settled, check_stage, clear_leftovers, is_staged, prune_stage, stage_directory, staged_names, staged_path,
 )
 from .._common.store import (
     StoreError, artifact_object, copy_limited, describe_index, pointer_object, read_index, read_manifest, read_pointer,
@@ -29,11 +29,7 @@ class FetchRequest:
     """What fetch_cache is asked: which cache (channel, ecosystem, key) into which staging root."""
 
     def __init__(self, channel, ecosystem, key, dest, keep=2, check_mode=False, trust=None, settled=()):
-        wrong = [digest for digest in settled if not is_staged_name(str(digest))]
-        if wrong:
-            raise AirgapError('settled holds %s, which is not a manifest digest (64 lowercase hex digits): pass the settled '
-                              'list host_state returns' % ', '.join(repr(digest) for digest in wrong))
-        self.settled = frozenset(settled)
+        self.settled = check_settled(settled)
         self.channel = channel
         self.ecosystem = ecosystem
         self.key = key
