@@ -31,26 +31,36 @@ _IN_USE = '.in-use'
 
 @contextlib.contextmanager
 def locked(dest, keys, check_mode=False):
-    """Hold the lock of every key's cache directory, in key order. A check-mode run reads under the locks that
-    exist (so that it never reports a build in progress half done) and creates none."""
+    """Hold the lock of every key's cache directory, in key order; a build makes dest first, and removes the
+    workspaces of killed runs once it holds the locks. A check-mode run reads under the locks that exist (so that
+    it never reports a build in progress half done) and creates and removes nothing."""
+    if not check_mode:
+        _makedirs(dest, 'dest')
     with contextlib.ExitStack() as locks:
         for key in sorted(set(keys)):
             path = os.path.join(dest, key)
             if os.path.isdir(dest) and (not check_mode or os.path.exists(lock_path(path))):
                 locks.enter_context(environment_lock(path))
+        if not check_mode:
+            remove_abandoned_workspaces(dest)
         yield
+
+
+def may_be_current(dest, check_mode):
+    """Whether caches under dest can be reported current without a build: dest exists, and nothing a build would
+    tidy (a killed run's workspace) is there, except in check mode, where the build leaves it."""
+    return os.path.isdir(dest) and (check_mode or not abandoned_workspaces(dest))
 
 
 @contextlib.contextmanager
 def workspace(dest, check_mode=False):
     """A private scratch directory beside the caches (same filesystem, so that files are linked and renamed into
-    them), held under its own lock while in use and removed afterwards. Workspaces of killed runs go first."""
+    them), held under its own lock while in use and removed afterwards."""
     if check_mode or not os.path.isdir(dest):
         path = tempfile.mkdtemp(prefix='airgap-packages-workspace-')
         lock = _hold(path)
     else:
         with _workspaces_lock(dest):
-            _remove_abandoned(dest)
             path = private_tempdir(dest, WORKSPACE_PREFIX)
             lock = _hold(path)
     try:
@@ -89,20 +99,16 @@ def abandoned_workspaces(dest):
 
 
 def remove_abandoned_workspaces(dest):
-    """Remove what abandoned_workspaces finds (a build that needs no workspace tidies all the same)."""
-    if os.path.isdir(dest):
+    """Remove what abandoned_workspaces finds (it looks first: with nothing to tidy, no lock is taken)."""
+    if abandoned_workspaces(dest):
         with _workspaces_lock(dest):
-            _remove_abandoned(dest)
+            for path in abandoned_workspaces(dest):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _workspaces_lock(dest):
     # Making and removing workspaces never overlap, so a new workspace is never taken for abandoned before its lock.
     return environment_lock(os.path.join(dest, WORKSPACE_PREFIX))
-
-
-def _remove_abandoned(dest):
-    for path in abandoned_workspaces(dest):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 class Placer:
@@ -183,11 +189,11 @@ def diff(path, before, after):
             'before': ''.join(name + '\n' for name in sorted(before)), 'after': ''.join(name + '\n' for name in sorted(after))}
 
 
-def _makedirs(path):
+def _makedirs(path, what=None):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise AirgapError('cannot create %s: %s' % (path, exc.strerror or exc))
+        raise AirgapError('cannot create %s%s: %s' % (what + ' ' if what else '', path, exc.strerror or exc))
 
 
 def _remove(path):

@@ -399,11 +399,6 @@ def build_caches(options, check_mode=False):
     """Bring every platform's cache up to date; returns (changed, caches, diffs)."""
     resolver = _resolver()
     inputs = collect_inputs(options, resolver.parse_requirement)
-    if not check_mode and not os.path.isdir(options.dest):
-        try:
-            os.makedirs(options.dest)
-        except OSError as exc:
-            raise AirgapError('cannot create dest %s: %s' % (options.dest, exc.strerror or exc))
     with _locked_states(options, inputs, check_mode) as states:
         stale = [state for state in states if not state.is_current(options.refresh)]
         if stale:
@@ -416,8 +411,6 @@ def build_caches(options, check_mode=False):
                     placer = cache_dir.Placer(scratch)
                     for state in stale:
                         _commit(state, placer)
-        elif not check_mode:
-            cache_dir.remove_abandoned_workspaces(options.dest)
         _tidy(states, options, check_mode)
     return _report(states, check_mode)
 
@@ -428,8 +421,7 @@ def current_report(options, check_mode=False):
     Reads only, under the locks build_caches takes, so a build in progress is never reported half done.
     """
     inputs = collect_inputs(options, _resolver().parse_requirement)
-    # A build (not a check-mode one) removes the workspaces of killed runs: until it has, the caches are not tidy.
-    if not os.path.isdir(options.dest) or (not check_mode and cache_dir.abandoned_workspaces(options.dest)):
+    if not cache_dir.may_be_current(options.dest, check_mode):
         return None
     with _locked_states(options, inputs, check_mode=True) as states:
         if not all(state.is_current(options.refresh) for state in states):

@@ -25,7 +25,7 @@ from .gem_resolver import DEFAULT_SOURCE, NEEDS_RUBY, RubyGems, normalize_source
 from .gem_spec import GemRequest, closure, gem_filename, merge_requests, parse_gem_request, parse_targets
 from .. import cache_dir
 from ..._common.credentials import strip_credentials
-from ..._common.errors import AirgapError, ManifestError, ResolutionError
+from ..._common.errors import ManifestError, ResolutionError
 from ..._common.fsutil import check_directory_to_write
 from ..._common.manifest import Artifact, Manifest, TopLevel, artifact_problem, load_manifest, manifest_path, sha256_file
 from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
@@ -292,8 +292,6 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
     """Build (or check) every environment's cache; returns the module result (changed, caches, warnings, diff)."""
     plans = [CachePlan(request, target) for target in request.targets]
     with ExitStack() as stack:
-        if not check_mode:
-            _makedirs(request.dest)
         stack.enter_context(cache_dir.locked(request.dest, [plan.target.key for plan in plans], check_mode))
         _check_previous(plans)
         pending = [plan for plan in plans if not plan.satisfied]
@@ -306,8 +304,6 @@ def build_gem_caches(request, rubygems_factory, check_mode=False, want_diff=Fals
                 plan.set_wanted(resolved.get(plan.target.key))
         if pending and not check_mode:
             _fetch_and_commit(request, pending, rubygems)
-        elif not check_mode:
-            cache_dir.remove_abandoned_workspaces(request.dest)
         if request.prune:
             for plan in plans:
                 plan.prune(check_mode)
@@ -320,8 +316,7 @@ def current_gem_caches(request, check_mode=False, want_diff=False):
 
     Reads only, under the locks build_gem_caches takes, so a build in progress is never reported half done.
     """
-    # A build (not a check-mode one) removes the workspaces of killed runs: until it has, the caches are not tidy.
-    if not os.path.isdir(request.dest) or (not check_mode and cache_dir.abandoned_workspaces(request.dest)):
+    if not cache_dir.may_be_current(request.dest, check_mode):
         return None
     plans = [CachePlan(request, target) for target in request.targets]
     with cache_dir.locked(request.dest, [plan.target.key for plan in plans], check_mode=True):
@@ -366,11 +361,3 @@ def _fetch_and_commit(request, plans, rubygems):
         placer = cache_dir.Placer(scratch)
         for plan in plans:
             plan.commit(staged, placer)
-
-
-def _makedirs(path):
-    if not os.path.isdir(path):
-        try:
-            os.makedirs(path)
-        except OSError as exc:
-            raise AirgapError('cannot create dest %s: %s' % (path, exc.strerror or exc))
