@@ -25,13 +25,15 @@ def script_source(module):
     return source
 
 
-def packaged_text(package, directory, name, copies):
-    """The text of a file that is not Python (a Ruby program) in package, whose directory is given.
+def packaged_text(copies, name):
+    """The text of a file that is not Python (a Ruby program) beside the generated module copies (a package's
+    ruby_programs), which holds the same text in its PROGRAMS.
 
-    Read as package data, else from the directory. Ansible runs a module from a payload that holds only .py
-    files, so there copies (the package's generated ruby_programs.PROGRAMS, kept equal to the files by a unit test
-    and regenerated with hacking/ruby_programs.py) answers.
+    Read as package data, else from that directory. Ansible runs a module from a payload that holds only .py
+    files, so there PROGRAMS (kept equal to the files by a unit test, regenerated with hacking/ruby_programs.py)
+    answers.
     """
+    package, directory = copies.__name__.rpartition('.')[0], os.path.dirname(os.path.abspath(copies.__file__))
     data = None
     try:
         data = pkgutil.get_data(package, name)
@@ -44,5 +46,5 @@ def packaged_text(package, directory, name, copies):
         except (IOError, OSError):
             pass
     if data is None:
-        return copies[name]
+        return copies.PROGRAMS[name]
     return data.decode('utf-8')

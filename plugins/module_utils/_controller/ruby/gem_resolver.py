@@ -43,7 +43,7 @@ FetchedGem = namedtuple('FetchedGem', ['filename', 'source', 'name', 'version', 
 
 def ruby_program(name):
     """The text of one of the Ruby programs beside this file (see _common/scripts.packaged_text)."""
-    return packaged_text(__name__.rpartition('.')[0], os.path.dirname(os.path.abspath(__file__)), name, ruby_programs.PROGRAMS)
+    return packaged_text(ruby_programs, name)
 
 
 _SAFE_FILENAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*\.gem$')

@@ -35,7 +35,7 @@ UNINSTALL = 'gem_uninstall.rb'
 
 def ruby_program(name):
     """The text of one of the Ruby programs beside this file (see _common/scripts.packaged_text)."""
-    return packaged_text(__name__.rpartition('.')[0], os.path.dirname(os.path.abspath(__file__)), name, ruby_programs.PROGRAMS)
+    return packaged_text(ruby_programs, name)
 
 
 def clean_environment(base_env):
