@@ -229,10 +229,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._target.fetch_cache import FetchRequest, fetch_cache
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils._common.staging import DEFAULT_STAGE
 from ansible_collections.airgap.packages.plugins.module_utils._common.store import STORE_ARGUMENT_SPEC, open_store
+from ansible_collections.airgap.packages.plugins.module_utils._target.fetch_cache import FetchRequest, fetch_cache
 
 
 def main():

@@ -290,10 +290,10 @@ caches:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
+from ansible_collections.airgap.packages.plugins.module_utils._common.signing import settle_cache_signatures, signer_from, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_cache import (
     ARGUMENT_SPEC, build_gem_caches, request_from_params)
 from ansible_collections.airgap.packages.plugins.module_utils._controller.ruby.gem_resolver import RubyGems
-from ansible_collections.airgap.packages.plugins.module_utils._common.signing import settle_cache_signatures, signer_from, trust_from
 
 
 def _gemrc_sources(ruby):

@@ -293,8 +293,8 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_offline import GemOffline, GemOfflineRequest
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC
+from ansible_collections.airgap.packages.plugins.module_utils._target.ruby.gem_offline import GemOffline, GemOfflineRequest
 
 
 def main():

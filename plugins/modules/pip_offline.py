@@ -385,8 +385,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._target.python.pip_offline import PipOffline, Request
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import TRUST_ARGUMENT_SPEC
+from ansible_collections.airgap.packages.plugins.module_utils._target.python.pip_offline import PipOffline, Request
 
 
 def main():

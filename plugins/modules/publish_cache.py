@@ -186,9 +186,9 @@ requests:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
-from ansible_collections.airgap.packages.plugins.module_utils._controller.publish_cache import PublishRequest, publish_caches
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import SIGNING_ARGUMENT_SPEC, signer_from
 from ansible_collections.airgap.packages.plugins.module_utils._common.store import STORE_ARGUMENT_SPEC, open_store
+from ansible_collections.airgap.packages.plugins.module_utils._controller.publish_cache import PublishRequest, publish_caches
 
 
 def main():

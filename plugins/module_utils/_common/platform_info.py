@@ -25,8 +25,8 @@ import hashlib
 import json
 import re
 
-from .scripts import wheeltags
 from .errors import AirgapError
+from .scripts import wheeltags
 
 KEY_MARKERS = ('os_name', 'sys_platform', 'platform_system', 'platform_machine', 'platform_python_implementation',
                'implementation_name', 'python_version')

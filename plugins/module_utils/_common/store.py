@@ -30,13 +30,12 @@ import re
 import shutil
 import tempfile
 import time
+from urllib.parse import quote, urlsplit
 
-from .errors import AirgapError, ManifestError, VerificationError, check_seconds
 from .credentials import strip_credentials
+from .errors import AirgapError, ManifestError, VerificationError, check_seconds
 from .manifest import ECOSYSTEMS, SHA256_HEX, Manifest, canonical_json
 from .signing import SIGNATURE_SUFFIX
-
-from urllib.parse import quote, urlsplit
 
 POINTER_SCHEMA = 1
 DEFAULT_CHANNEL = 'stable'

@@ -15,8 +15,8 @@ import os
 
 from .._common.errors import AirgapError, ManifestError, VerificationError
 from .._common.fsutil import atomic_write_bytes, check_trusted_directory
-from .._common.signing import SIGNATURE_SUFFIX, SignatureError
 from .._common.manifest import MANIFEST_NAME, load_manifest
+from .._common.signing import SIGNATURE_SUFFIX, SignatureError
 from .._common.staging import (
     check_keep, check_settled, check_stage, clear_leftovers, is_staged, prune_stage, stage_directory, staged_names, staged_path,
 )

@@ -10,11 +10,10 @@ import json
 import os
 import sys
 
-from .._common import platform_info
-
-from .._common.scripts import script_source, wheeltags
-from .._common.errors import AirgapError
 from .ruby import gem_target
+from .._common import platform_info
+from .._common.errors import AirgapError
+from .._common.scripts import script_source, wheeltags
 
 # The options of every module that gathers the fact (documented in the platform_facts doc fragment).
 FACTS_ARGUMENT_SPEC = dict(

@@ -15,11 +15,6 @@ import os
 import re
 import socket
 import tempfile
-
-from ..._common.errors import AirgapError, ResolutionError
-from ..._common.credentials import strip_credentials, url_label
-from ..._common.scripts.interpreter_probe import normalise_name
-
 from html.parser import HTMLParser
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -27,6 +22,10 @@ from urllib.request import url2pathname
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
+
+from ..._common.credentials import strip_credentials, url_label
+from ..._common.errors import AirgapError, ResolutionError
+from ..._common.scripts.interpreter_probe import normalise_name
 
 PYPI_SIMPLE = 'https://pypi.org/simple/'
 _ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1'

@@ -20,9 +20,9 @@ import os
 import traceback
 import zipfile
 
-from ..._common.scripts import wheeltags
-from ..._common.errors import ResolutionError
 from ..._common.credentials import url_label
+from ..._common.errors import ResolutionError
+from ..._common.scripts import wheeltags
 from ..._common.scripts.interpreter_probe import normalise_name
 
 PACKAGING_IMPORT_ERROR = None

@@ -26,9 +26,9 @@ import tempfile
 
 from urllib.parse import urlsplit
 
-from ..._common import platform_info, process
 from .index_client import PYPI_SIMPLE, IndexClient
 from .. import cache_dir
+from ..._common import platform_info, process
 from ..._common.credentials import Redactor, strip_credentials
 from ..._common.errors import AirgapError, ManifestError, ResolutionError, check_seconds
 from ..._common.fsutil import atomic_write_bytes, check_directory_to_write

@@ -19,16 +19,15 @@ import re
 import shutil
 import tempfile
 from collections import namedtuple
+from urllib.parse import urlsplit
 
-from ..._common import process
-from ..._common.errors import ResolutionError
-from ..._common.credentials import Redactor, url_label
-from ..._common.scripts import packaged_text
-from ..._target.ruby.gem_plan import check_gem_name
 from . import ruby_programs
 from .gem_spec import GemRequest, LockedGem, Lockfile, PlatformFit, check_lockfile, parse_requirement, parse_version
-
-from urllib.parse import urlsplit
+from ..._common import process
+from ..._common.credentials import Redactor, url_label
+from ..._common.errors import ResolutionError
+from ..._common.scripts import packaged_text
+from ..._target.ruby.gem_plan import check_gem_name
 
 DEFAULT_SOURCE = 'https://rubygems.org/'
 HELPER = 'resolver_helper.rb'

@@ -13,8 +13,8 @@ import re
 from collections import namedtuple
 
 from ..._common.errors import AirgapError, ResolutionError
-from ..._target.ruby.gem_plan import check_gem_name
 from ..._common.platform_info import ruby_abi_version, ruby_environment_key
+from ..._target.ruby.gem_plan import check_gem_name
 
 RUBY_PLATFORM = 'ruby'
 

@@ -25,19 +25,17 @@ import tempfile
 import zipfile
 
 from . import python_env
-
 from . import python_undo
-
 from . import wheel_check
+from .pep440 import compare_versions
+from ..plans import (
+    REMOVE, changes_as_dicts, plan_changes, plan_diff)
 from ..._common.errors import AirgapError, InstallError, ManifestError, VerificationError
 from ..._common.fsutil import (
     check_directory_to_write, environment_lock, mount_point, nearest_existing, private_tempdir)
 from ..._common.manifest import load_manifest, verify_artifacts
-from .pep440 import compare_versions
-from ..._common.signing import trust_from
-from ..plans import (
-    REMOVE, changes_as_dicts, plan_changes, plan_diff)
 from ..._common.scripts.interpreter_probe import normalise_name, read_record
+from ..._common.signing import trust_from
 
 # The packaging tools a virtualenv is seeded with: `sync` leaves them alone unless the cache pins them.
 SEED_PACKAGES = ('pip', 'setuptools', 'wheel')

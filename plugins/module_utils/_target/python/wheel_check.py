@@ -20,12 +20,11 @@ import stat
 import zipfile
 import zlib
 
-from ..._common.scripts import interpreter_probe
-from ..._common.scripts.interpreter_probe import normalise_name
-
-from ..._common.scripts import wheeltags
-from ..._common.errors import ArtifactRefusal
 from .pep440 import compare_versions
+from ..._common.errors import ArtifactRefusal
+from ..._common.scripts import interpreter_probe
+from ..._common.scripts import wheeltags
+from ..._common.scripts.interpreter_probe import normalise_name
 
 SCHEME_KEYS = ('purelib', 'platlib', 'headers', 'scripts', 'data')
 # Hashes PEP 427 accepts in RECORD: sha256 or stronger.

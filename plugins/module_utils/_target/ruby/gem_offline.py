@@ -13,17 +13,15 @@ import os
 import shutil
 
 from . import gem_check
-
 from . import gem_plan
-
 from . import gem_target
+from .gem_plan import check_gem_name
+from ..plans import changes_as_dicts, plan_diff
 from ..._common import process
 from ..._common.errors import AirgapError, InstallError
 from ..._common.fsutil import check_directory_to_write, environment_lock, private_tempdir, remove_leftovers
-from .gem_plan import check_gem_name
 from ..._common.manifest import load_manifest, verify_artifacts
 from ..._common.signing import trust_from
-from ..plans import changes_as_dicts, plan_diff
 
 
 DEFAULT_EXECUTABLE = 'gem'

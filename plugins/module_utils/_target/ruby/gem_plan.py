@@ -12,9 +12,9 @@ import os
 import re
 from collections import namedtuple
 
-from ..._common.errors import ManifestError, ResolutionError, VerificationError
 from ..plans import (
     DOWNGRADE, INSTALL, REINSTALL, REMOVE, UPGRADE, Change)
+from ..._common.errors import ManifestError, ResolutionError, VerificationError
 
 RUBY_PLATFORM = 'ruby'
 

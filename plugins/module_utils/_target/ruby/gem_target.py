@@ -15,10 +15,10 @@ import shutil
 from collections import namedtuple
 
 from . import ruby_programs
-from ..._common import platform_info, process
-from ..._common.scripts import packaged_text
-from ..._common.errors import AirgapError, InstallError
 from .gem_plan import InstalledGem, Toolchain
+from ..._common import platform_info, process
+from ..._common.errors import AirgapError, InstallError
+from ..._common.scripts import packaged_text
 
 GemCommand = namedtuple('GemCommand', ['gem', 'ruby', 'argv'])
 """The chosen gem executable, the ruby that runs it, and the argv prefix that runs gem."""
