@@ -16,6 +16,15 @@ description:
   - A target that already holds that digest, verified, receives nothing.
   - Older staged digests beyond O(keep) are removed.
   - The controller side runs as an action plugin; the target side needs Python only.
+  - The controller writes the archive of a cache once per run, in Ansible's private local temp directory
+    (C(ANSIBLE_LOCAL_TEMP), removed when the run ends), and sends that one file to every host that lacks
+    the cache.
+  - Over the C(ssh) connection, when its arguments ask for ssh compression (the C(-C) of Ansible's default
+    C(ssh_args)), the archive goes without it; the artifacts are compressed already, and compressing them
+    again would only cost CPU at both ends. With C(ControlPersist), it then goes over a master connection
+    of its own, at a control path beside the usual one (C(ap-%C) in the control path directory, or the
+    configured C(control_path) with C(-plain) added). Every other command of the task uses the connection
+    as configured.
   - The manifest's signature (C(manifest.json.sig), written by M(airgap.packages.wheel_cache) or
     M(airgap.packages.gem_cache) with C(signing_key)) travels with it; with O(trusted_keys) the target
     refuses a cache whose manifest a trusted key did not sign, before it is renamed into place.

@@ -3,9 +3,12 @@
 """ship_cache: one verified stream per cache, nothing sent when the target already holds it."""
 
 import hashlib
+import json
 import os
+import shlex
 
 import pytest
+from runner import Ansible
 
 from ansible_collections.airgap.packages.plugins.module_utils._common.manifest import (
     Artifact,
@@ -130,3 +133,57 @@ def test_a_digest_host_state_reported_settled_is_answered_without_asking_the_hos
 
     wrong = ansible.module('gone', 'airgap.packages.ship_cache', dict(args, settled=digest), inventory=str(inventory))['gone']
     assert wrong.get('failed') is True and 'settled must be a list of digests' in wrong['msg']
+
+
+def ship_verbosely(offline_hosts, tmp_path, src, ssh_args, dest, extra_vars=None):
+    """ship_cache to every offline host in one play at -vvvv: (results by host, the ssh and sftp commands that sent
+    the cache archive, the other ssh and sftp commands: module runs and the modules' own files)."""
+    play = [{'hosts': 'offline', 'gather_facts': False,
+             'tasks': [{'name': 'ship', 'airgap.packages.ship_cache': {'src': src, 'dest': dest}}]}]
+    path = tmp_path / 'ship.yml'
+    path.write_text(json.dumps(play))
+    run = Ansible(inventory=offline_hosts.inventory, env={'ANSIBLE_SSH_ARGS': ssh_args, 'ANSIBLE_VERBOSITY': '4'}).playbook(
+        str(path), extra_vars=extra_vars)
+    assert run.rc == 0, run
+    archives, others, putting = [], [], {}
+    for line in run.stdout.splitlines():
+        host = line.split('>', 1)[0]
+        if ' PUT ' in line:
+            putting[host] = '/airgap-ship-' in line
+        elif 'SSH: EXEC ' in line:
+            command = shlex.split(line.split('SSH: EXEC ', 1)[1])
+            (archives if command[0] in ('sftp', 'scp') and putting.pop(host, False) else others).append(command)
+    return dict((task['host'], task['result']) for task in run.tasks), archives, others
+
+
+@pytest.mark.parametrize('ssh_args, persist', [
+    # Ansible's default ssh_args; -C alone with the inventory's ControlPersist (its ssh_common_args); -C with no
+    # ControlPersist anywhere; and ssh_args that ask for no compression at all.
+    ('-C -o ControlMaster=auto -o ControlPersist=60s', True),
+    ('-C', True),
+    ('-C', False),
+    ('-o ControlMaster=auto -o ControlPersist=60s', True),
+])
+def test_the_archive_goes_without_ssh_compression_while_the_rest_keeps_the_users_ssh_args(
+        tmp_path, offline_hosts, ssh_args, persist):
+    src = str(tmp_path / 'cache')
+    # Random bytes do not compress: what a wheel's zip looks like to ssh.
+    digest = make_cache(src, [os.urandom(3 * 2 ** 20), os.urandom(1000)])
+    dest = '%s-plain' % STAGE
+    extra_vars = None if persist else {
+        'ansible_ssh_common_args': '-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes' % offline_hosts.known_hosts}
+    compressed = '-C' in ssh_args.split()
+    results, archives, others = ship_verbosely(offline_hosts, tmp_path, src, ssh_args, dest, extra_vars)
+    for host in offline_hosts.names:
+        assert results[host]['shipped'] is True and results[host]['transferred_bytes'] > 3 * 2 ** 20, results[host]
+        listing = offline_hosts.run(host, ['ls', '%s/%s' % (dest, digest)], check=True).stdout.split()
+        assert sorted(listing) == ['manifest.json', 'pkg0-1.0-py3-none-any.whl', 'pkg1-1.0-py3-none-any.whl']
+        offline_hosts.run(host, ['rm', '-r', dest], check=True)
+    assert len(archives) == len(offline_hosts.names) and others, (archives, others)
+    for argv in archives:
+        assert '-C' not in argv and ('Compression=no' in argv) is compressed, argv
+        # A multiplexed session keeps its master's compression: the archive has a master of its own.
+        assert any(a.startswith('ControlPath=') and '/ap-' in a for a in argv) is (compressed and persist), argv
+    for argv in others:
+        assert ('-C' in argv) is compressed and 'Compression=no' not in argv, argv
+        assert not any('/ap-' in a for a in argv), argv
