@@ -17,6 +17,9 @@ description:
     with the same O(python.keep) or O(ruby.keep) would prune nothing, and every environment asked
     about already matches it, so that M(airgap.packages.pip_offline) or
     M(airgap.packages.gem_offline) with the same options would change nothing.
+  - An artifact file that still matches the copy's C(.verified.json) (its inode, size, mtime and ctime
+    when the copy last verified in full, written when it was staged) is not read again, so a converged
+    host reads no staged file. Any write, rename over the file or chmod moves its ctime.
   - The controller compares the digest of the cache it built for the host's environment key with
     the settled digests; when it is among them, shipping and installing can be skipped.
   - Never changes anything. A cache that does not verify, or an environment that cannot be read, is

@@ -250,7 +250,7 @@ def test_a_planted_link_under_a_digest_name_is_pruned_as_a_link_and_its_target_k
     assert result['pruned'] == [fake] and result['changed'] is True
     assert sh(offline_hosts, host, 'test -L %s/%s || test -e %s/%s' % (dest, fake, dest, fake), check=False).returncode != 0
     assert listing(offline_hosts, host, precious) == [precious + '/keep-me']
-    files = ['manifest.json', 'pkg0-1.0-py3-none-any.whl', 'pkg1-1.0-py3-none-any.whl']
+    files = ['.verified.json', 'manifest.json', 'pkg0-1.0-py3-none-any.whl', 'pkg1-1.0-py3-none-any.whl']
     expected = ['%s/%s' % (dest, digest)] + ['%s/%s/%s' % (dest, digest, name) for name in files]
     assert sorted(listing(offline_hosts, host, dest)) == sorted(expected)
 

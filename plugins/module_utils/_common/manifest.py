@@ -255,11 +255,21 @@ def sha256_file(path):
 _HASHED = {}
 
 
+def _hashed_key(path, status):
+    return (os.path.abspath(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
 def _sha256_once(path, status):
-    key = (os.path.abspath(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    key = _hashed_key(path, status)
     if key not in _HASHED:
         _HASHED[key] = sha256_file(path)
     return _HASHED[key]
+
+
+def remember_sha256(path, status, sha256):
+    """Record for this run that the file at path, as status describes it, has that sha256 (known without reading it:
+    staging's verified record)."""
+    _HASHED[_hashed_key(path, status)] = sha256
 
 
 def artifact_problem(cache_dir, artifact, check_sha256=True):

@@ -11,6 +11,7 @@ is staged through a link at or below it. Runs on targets: standard library only.
 """
 
 import errno
+import json
 import os
 import shutil
 import stat
@@ -19,14 +20,19 @@ import time
 
 from .errors import AirgapError, LockError, VerificationError
 from .fsutil import (
-    UnsafePathError, check_trusted_directory, environment_lock, lock_is_held, mount_point, nearest_existing, open_files,
-    private_tempdir,
+    UnsafePathError, atomic_write_bytes, check_trusted_directory, environment_lock, lock_is_held, mount_point, nearest_existing,
+    open_files, private_tempdir,
 )
-from .manifest import MANIFEST_NAME, SHA256_HEX, load_manifest, verify_artifacts
+from .manifest import MANIFEST_NAME, SHA256_HEX, load_manifest, remember_sha256, verify_artifacts
 
 # ship_cache's staging root on the target unless told otherwise (module and action plugin alike).
 DEFAULT_STAGE = '/var/cache/airgap-packages'
 _INCOMING_PREFIX = '.incoming-'
+# In a staged copy, beside its artifacts: what each artifact file was (inode, size, mtime and ctime) when the copy
+# last verified in full. Any write, rename over a file or chmod moves its ctime, which no user can set back, so a
+# file that matches its entry holds the bytes that verified, and is_staged need not read it again. The install
+# modules still verify every byte before they install.
+VERIFIED_NAME = '.verified.json'
 # The archive ship_cache's action plugin sends, in the remote temp dir of its run (ansible-tmp-*).
 ARCHIVE_PREFIX = 'airgap-ship-'
 ARCHIVE_SUFFIX = '.tar'
@@ -164,9 +170,10 @@ def _holds_only_files_and_directories(path):
     return True
 
 
-def is_staged(root, digest, trust=None):
+def is_staged(root, digest, trust=None, record=False):
     """True when root/digest holds a cache whose manifest has that digest (signed by a trusted key, with trust)
-    and whose artifacts verify; a copy holding links or other special files counts as altered."""
+    and whose artifacts verify; a copy holding links or other special files counts as altered. Artifacts that
+    match the copy's verified record are not read again; with record, a copy verified in full gets its record."""
     path = staged_path(root, digest)
     if not _existing_copy(path) or not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
         return False
@@ -176,9 +183,54 @@ def is_staged(root, digest, trust=None):
         manifest = load_manifest(path, trust)
         if manifest.digest != digest:
             return False
+        if _matches_verified_record(path, manifest):
+            return True
         verify_artifacts(path, manifest.artifacts)
     except AirgapError:
         return False
+    if record:
+        record_verified(path, manifest)
+    return True
+
+
+def _file_identity(status):
+    return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+
+
+def record_verified(path, manifest):
+    """Write the verified record of the copy at path, whose artifacts have just verified in full."""
+    try:
+        files = dict((artifact.filename, _file_identity(os.lstat(os.path.join(path, artifact.filename))))
+                     for artifact in manifest.artifacts)
+        atomic_write_bytes(os.path.join(path, VERIFIED_NAME),
+                           json.dumps({'digest': manifest.digest, 'files': files}, sort_keys=True).encode('utf-8'))
+    except (IOError, OSError):
+        pass  # Without a record the copy is read in full next time: slower, never less safe.
+
+
+def _matches_verified_record(path, manifest):
+    """Whether every artifact of the copy at path is still the file its verified record names; if so, each is
+    remembered as holding its manifest sha256 for the rest of this run."""
+    try:
+        with open(os.path.join(path, VERIFIED_NAME), 'rb') as handle:
+            record = json.loads(handle.read().decode('utf-8'))
+    except (IOError, OSError, ValueError):
+        return False
+    files = record.get('files') if isinstance(record, dict) and record.get('digest') == manifest.digest else None
+    if not isinstance(files, dict):
+        return False
+    known = []
+    for artifact in manifest.artifacts:
+        artifact_path = os.path.join(path, artifact.filename)
+        try:
+            status = os.lstat(artifact_path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(status.st_mode) or status.st_size != artifact.size or files.get(artifact.filename) != _file_identity(status):
+            return False
+        known.append((artifact_path, status, artifact.sha256))
+    for artifact_path, status, sha256 in known:
+        remember_sha256(artifact_path, status, sha256)
     return True
 
 
@@ -209,6 +261,7 @@ def stage_directory(root, digest, fill, mismatch, trust=None, needed=None):
             if _existing_copy(final):
                 shutil.rmtree(final)
             os.rename(incoming, final)
+            record_verified(final, manifest)
         except (IOError, OSError) as exc:
             if exc.errno == errno.ENOSPC:
                 raise StagingError('the filesystem of the staging directory %s filled up while staging %s: nothing was '
@@ -445,7 +498,7 @@ def converge_stage(root, digest, archive=None, keep=2, check_mode=False, trust=N
     try:
         swept = sweep_abandoned_archives(incoming.tmpdir) if incoming is not None and not check_mode else []
         exists = check_stage(root, create=not check_mode)
-        present = exists and is_staged(root, digest, trust)
+        present = exists and is_staged(root, digest, trust, record=not check_mode)
         received, pruned = False, []
         if not present and not check_mode:
             pruned = clear_leftovers(root)

@@ -68,7 +68,7 @@ def fetch_cache(backend, request):
         result['settled'] = True
         result['requests'] = backend.requests
         return result
-    present = exists and is_staged(request.dest, digest, request.trust)
+    present = exists and is_staged(request.dest, digest, request.trust, record=not request.check_mode)
     if not present and request.trust is not None and is_staged(request.dest, digest):
         # The staged copy is intact but its signature is not trusted (the keys rolled): take the store's, if trusted.
         _manifest, _data, signature = read_manifest(backend, digest, request.trust)

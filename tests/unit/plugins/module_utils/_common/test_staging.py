@@ -22,9 +22,12 @@ from ansible_collections.airgap.packages.plugins.module_utils._common.manifest i
     Artifact,
     Manifest,
     canonical_json,
+    load_manifest,
+    verify_artifacts,
 )
 from ansible_collections.airgap.packages.plugins.module_utils._common.staging import (
     ABANDONED_AFTER,
+    VERIFIED_NAME,
     SpaceNeed,
     StagingError,
     check_free_space,
@@ -435,3 +438,59 @@ def test_a_lock_file_planted_as_a_link_is_refused(tmp_path):
         with environment_lock(str(tmp_path / 'stage')):
             pass
     assert not os.path.exists(str(tmp_path / 'elsewhere'))
+
+
+def read_counter(monkeypatch):
+    """The paths this run reads to hash, from now on (the run's memo of earlier reads emptied)."""
+    from ansible_collections.airgap.packages.plugins.module_utils._common import manifest
+    monkeypatch.setattr(manifest, '_HASHED', {})
+    reads = []
+    real = manifest.sha256_file
+    monkeypatch.setattr(manifest, 'sha256_file', lambda path: reads.append(path) or real(path))
+    return reads
+
+
+def test_a_staged_copy_that_verified_is_not_read_again_until_a_file_changes(tmp_path, monkeypatch, change_in_place):
+    digest, members = cache_members()
+    root = str(tmp_path / 'stage')
+    path = receive_archive(root, digest, archive_of(str(tmp_path / 'c.tar'), members))
+    assert os.path.isfile(os.path.join(path, VERIFIED_NAME))
+    reads = read_counter(monkeypatch)
+    assert is_staged(root, digest) and reads == []
+    # What the record vouched for counts as read in this run: the install plan that follows reads nothing either.
+    assert verify_artifacts(path, load_manifest(path).artifacts) is None and reads == []
+
+    change_in_place(os.path.join(path, 'a-1.0-py3-none-any.whl'))
+    reads = read_counter(monkeypatch)
+    assert not is_staged(root, digest)
+    assert reads == [os.path.join(path, 'a-1.0-py3-none-any.whl')]
+
+
+@pytest.mark.parametrize('record', [b'not json', b'[]', b'{"digest": "0000", "files": {}}', b'{"files": "x"}'])
+def test_a_record_that_does_not_belong_to_the_copy_is_ignored(tmp_path, monkeypatch, record):
+    digest, members = cache_members()
+    root = str(tmp_path / 'stage')
+    path = receive_archive(root, digest, archive_of(str(tmp_path / 'c.tar'), members))
+    with open(os.path.join(path, VERIFIED_NAME), 'wb') as handle:
+        handle.write(record)
+    reads = read_counter(monkeypatch)
+    assert is_staged(root, digest) and len(reads) == 1
+    with open(os.path.join(path, VERIFIED_NAME), 'rb') as handle:
+        assert handle.read() == record  # host_state asks without record=True: it changes nothing
+
+
+def test_a_copy_without_a_record_gets_one_from_the_modules_that_stage(tmp_path, monkeypatch):
+    digest, members = cache_members()
+    root = str(tmp_path / 'stage')
+    path = receive_archive(root, digest, archive_of(str(tmp_path / 'c.tar'), members))
+    os.unlink(os.path.join(path, VERIFIED_NAME))
+    assert is_staged(root, digest) and not os.path.exists(os.path.join(path, VERIFIED_NAME))
+    # ship_cache's target side finds the copy present and verified in full: it records that.
+    converged = converge_stage(root, digest)
+    assert converged.present and not converged.received and os.path.isfile(os.path.join(path, VERIFIED_NAME))
+    reads = read_counter(monkeypatch)
+    assert is_staged(root, digest) and reads == []
+    # In check mode nothing is written.
+    os.unlink(os.path.join(path, VERIFIED_NAME))
+    converge_stage(root, digest, check_mode=True)
+    assert not os.path.exists(os.path.join(path, VERIFIED_NAME))
