@@ -204,8 +204,8 @@ def record_verified(path, manifest):
                      for artifact in manifest.artifacts)
         atomic_write_bytes(os.path.join(path, VERIFIED_NAME),
                            json.dumps({'digest': manifest.digest, 'files': files}, sort_keys=True).encode('utf-8'))
-    except (IOError, OSError):
-        pass  # Without a record the copy is read in full next time: slower, never less safe.
+    except (IOError, OSError, AirgapError):
+        pass  # A full disk, say: without a record the copy is read in full next time, slower and never less safe.
 
 
 def _matches_verified_record(path, manifest):

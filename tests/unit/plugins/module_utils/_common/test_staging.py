@@ -494,3 +494,17 @@ def test_a_copy_without_a_record_gets_one_from_the_modules_that_stage(tmp_path, 
     os.unlink(os.path.join(path, VERIFIED_NAME))
     converge_stage(root, digest, check_mode=True)
     assert not os.path.exists(os.path.join(path, VERIFIED_NAME))
+
+
+def test_a_record_that_cannot_be_written_leaves_the_copy_staged_and_read_in_full_next_time(tmp_path, monkeypatch):
+    from ansible_collections.airgap.packages.plugins.module_utils._common import staging
+
+    def full_disk(path, data, mode=0o644):
+        raise AirgapError('no space left on the device holding %s; free space and run again' % os.path.dirname(path))
+    monkeypatch.setattr(staging, 'atomic_write_bytes', full_disk)
+    digest, members = cache_members()
+    root = str(tmp_path / 'stage')
+    path = receive_archive(root, digest, archive_of(str(tmp_path / 'c.tar'), members))
+    assert sorted(os.listdir(path)) == ['a-1.0-py3-none-any.whl', 'manifest.json']
+    reads = read_counter(monkeypatch)
+    assert is_staged(root, digest) and len(reads) == 1
