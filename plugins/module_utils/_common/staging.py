@@ -30,8 +30,9 @@ DEFAULT_STAGE = '/var/cache/airgap-packages'
 _INCOMING_PREFIX = '.incoming-'
 # In a staged copy, beside its artifacts: what each artifact file was (inode, size, mtime and ctime) when the copy
 # last verified in full. Any write, rename over a file or chmod moves its ctime, which no user can set back, so a
-# file that matches its entry holds the bytes that verified, and is_staged need not read it again. The install
-# modules still verify every byte before they install.
+# file that matches its entry holds the bytes that verified, and is_staged need not read it again. On a
+# filesystem that keeps whole seconds only, a write in the second the record was made would not move the ctime:
+# a ctime without a fraction of a second is never taken as proof. The install modules still verify every byte.
 VERIFIED_NAME = '.verified.json'
 # The archive ship_cache's action plugin sends, in the remote temp dir of its run (ansible-tmp-*).
 ARCHIVE_PREFIX = 'airgap-ship-'
@@ -226,7 +227,8 @@ def _matches_verified_record(path, manifest):
             status = os.lstat(artifact_path)
         except OSError:
             return False
-        if not stat.S_ISREG(status.st_mode) or status.st_size != artifact.size or files.get(artifact.filename) != _file_identity(status):
+        if (not stat.S_ISREG(status.st_mode) or status.st_size != artifact.size or status.st_ctime_ns % 10 ** 9 == 0
+                or files.get(artifact.filename) != _file_identity(status)):
             return False
         known.append((artifact_path, status, artifact.sha256))
     for artifact_path, status, sha256 in known:

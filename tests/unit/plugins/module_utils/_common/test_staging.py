@@ -508,3 +508,23 @@ def test_a_record_that_cannot_be_written_leaves_the_copy_staged_and_read_in_full
     assert sorted(os.listdir(path)) == ['a-1.0-py3-none-any.whl', 'manifest.json']
     reads = read_counter(monkeypatch)
     assert is_staged(root, digest) and len(reads) == 1
+
+
+def test_a_ctime_in_whole_seconds_is_never_taken_as_proof(tmp_path, monkeypatch):
+    # A filesystem that keeps whole seconds would not move a ctime for a write in the second the record was made.
+    from ansible_collections.airgap.packages.plugins.module_utils._common import staging
+    digest, members = cache_members()
+    root = str(tmp_path / 'stage')
+    path = receive_archive(root, digest, archive_of(str(tmp_path / 'c.tar'), members))
+    real_lstat = os.lstat
+
+    def whole_seconds(target):
+        status = real_lstat(target)
+        if not target.endswith('.whl'):
+            return status
+        extra = dict((name, getattr(status, name)) for name in ('st_atime_ns', 'st_mtime_ns', 'st_blksize', 'st_blocks', 'st_rdev'))
+        return os.stat_result(tuple(status), dict(extra, st_ctime_ns=status.st_ctime_ns // 10 ** 9 * 10 ** 9))
+    monkeypatch.setattr(staging.os, 'lstat', whole_seconds)
+    staging.record_verified(path, load_manifest(path))
+    reads = read_counter(monkeypatch)
+    assert is_staged(root, digest) and len(reads) == 1
