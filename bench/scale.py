@@ -68,14 +68,15 @@ class MemorySampler(threading.Thread):
             self.halt.wait(self.interval)
 
 
-def run_measured(fleet, playbook, extra_vars, forks):
-    """Run a playbook on the fleet; returns (PlaybookRun, wall s, controller CPU s, peak bytes)."""
+def run_measured(fleet, playbook, extra_vars, forks, env=None):
+    """Run a playbook on the fleet (with env added to Ansible's); returns (PlaybookRun, wall s, controller CPU s,
+    peak bytes). The group's processes, ssh's ControlPersist masters included, are ended before it returns."""
     account = benchlib.CpuAccount('scale')
     sampler = MemorySampler(account)
     argv = ['ansible-playbook', playbook, '-i', fleet.inventory]
     if extra_vars:
         argv += ['-e', json.dumps(extra_vars)]
-    env = ansible_env(dict(RESULTS_CALLBACK, ANSIBLE_FORKS=str(forks)))
+    env = ansible_env(dict(env or {}, ANSIBLE_FORKS=str(forks), **RESULTS_CALLBACK))
     try:
         before = account.usage()
         sampler.start()

@@ -25,14 +25,13 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import benchlib
+import scale
 from hosts import HostFleet
-from runner import RESULTS_CALLBACK, ansible_env, results_document, PlaybookRun
 
 REQUIREMENTS = ['numpy==2.1.3', 'pandas==2.2.3', 'scipy==1.14.1']
 STAGE_DIR = '/var/lib/airgap-bench'
@@ -52,22 +51,8 @@ def ship_playbook(path):
 
 
 def run_measured(fleet, playbook, role_vars, ssh_args, forks):
-    """(PlaybookRun, wall s, controller CPU s); the group's ssh masters are ended before returning."""
-    account = benchlib.CpuAccount('ship')
-    env = ansible_env(dict(RESULTS_CALLBACK, ANSIBLE_FORKS=str(forks), ANSIBLE_SSH_ARGS=ssh_args))
-    argv = ['ansible-playbook', playbook, '-i', fleet.inventory, '-e', json.dumps(role_vars)]
-    try:
-        before = account.usage()
-        began = time.monotonic()
-        done = subprocess.run(account.wrap(argv), env=env, capture_output=True, text=True, check=False)
-        seconds = time.monotonic() - began
-        after = account.usage()
-    finally:
-        account.close()
-    run = PlaybookRun(done, results_document(done.stdout))
-    if run.rc != 0:
-        raise SystemExit('the playbook failed (rc %d): %s %s' % (run.rc, done.stdout[-3000:], done.stderr[-3000:]))
-    cpu = sum(after) - sum(before) if before is not None else float('nan')
+    """(PlaybookRun, wall s, controller CPU s) of the playbook with these ssh_args."""
+    run, seconds, cpu, _peak = scale.run_measured(fleet, playbook, role_vars, forks, env={'ANSIBLE_SSH_ARGS': ssh_args})
     return run, seconds, cpu
 
 

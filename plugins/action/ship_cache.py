@@ -51,14 +51,13 @@ def archive_size(src, names):
     return -(-size // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
 
 
-def shared_archive(src, manifest, directory):
-    """The archive of the cache at src in directory, written by the first host of the run that needs it and
-    then sent to every other host from the same file. Written under a name of its own, then renamed into place,
-    so a host never sends a half-written archive; two hosts that write it at once write the same bytes."""
+def shared_archive(src, manifest, size, directory):
+    """The archive of the cache at src in directory, whose size archive_size told, written by the first host of the
+    run that needs it and then sent to every other host from the same file. Written under a name of its own, then
+    renamed into place, so a host never sends a half-written archive; two hosts that write it at once write the
+    same bytes."""
     name = hashlib.sha256(('%s\0%s' % (os.path.realpath(src), manifest.digest)).encode()).hexdigest()[:24]
     archive = os.path.join(directory, 'airgap-ship-%s.tar' % name)
-    names = archive_names(src, manifest)
-    size = archive_size(src, names)
     if not (os.path.isfile(archive) and os.path.getsize(archive) == size):
         partial = '%s.%d.part' % (archive, os.getpid())
         try:
@@ -67,7 +66,7 @@ def shared_archive(src, manifest, directory):
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
-    return archive, size
+    return archive
 
 
 SSH_ARGUMENT_OPTIONS = ('ssh_args', 'ssh_common_args', 'sftp_extra_args', 'scp_extra_args')
@@ -85,8 +84,7 @@ def plain_transfer_options(arguments, control_path=None, control_path_dir='~/.an
     the next archive), at a control path beside the usual one.
     """
     words = dict((name, list(_ssh_tokens(value))) for name, value in arguments.items())
-    if not any(token == '-C' or option is not None and _option_name(option) == 'compression'
-               and _option_value(option) not in ('no', 'false') for tokens in words.values() for token, option in tokens):
+    if not any(token == '-C' or _turns_on(option, 'compression') for tokens in words.values() for token, option in tokens):
         return {}
     plain = {}
     for name, tokens in words.items():
@@ -100,8 +98,7 @@ def plain_transfer_options(arguments, control_path=None, control_path_dir='~/.an
                 kept += ['-o', option]
         if kept != [word for token, option in tokens for word in ([token] if option is None else ['-o', option])]:
             plain[name] = ' '.join(shlex.quote(word) for word in kept)
-    if any(option is not None and _option_name(option) == 'controlpersist' and _option_value(option) not in ('no', 'false')
-           for tokens in words.values() for _token, option in tokens):
+    if any(_turns_on(option, 'controlpersist') for tokens in words.values() for _token, option in tokens):
         # As Ansible fills in its control path: %(directory)s is control_path_dir, %% a literal % for ssh (%C: a
         # hash of the destination).
         template = control_path + '-plain' if control_path else '%(directory)s/ap-%%C'
@@ -127,8 +124,9 @@ def _option_name(option):
     return option.split('=', 1)[0].strip().lower()
 
 
-def _option_value(option):
-    return option.split('=', 1)[-1].strip().lower()
+def _turns_on(option, name):
+    """Whether option (the value of a -o, or None) sets name to anything but no."""
+    return option is not None and _option_name(option) == name and option.split('=', 1)[-1].strip().lower() not in ('no', 'false')
 
 
 def check_dest(dest):
@@ -199,7 +197,8 @@ class ActionModule(ActionBase):
             # archive_size already told the size from the tar headers: nothing is written to say it.
             result.update(status, changed=True, shipped=True, transferred_bytes=0, archive_bytes=module_args['archive_bytes'])
             return result
-        local_archive, size = shared_archive(src, manifest, C.DEFAULT_LOCAL_TMP)
+        size = module_args['archive_bytes']
+        local_archive = shared_archive(src, manifest, size, C.DEFAULT_LOCAL_TMP)
         remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
         remote_archive = self._connection._shell.join_path(
             remote_tmp, '%s%s%s' % (ARCHIVE_PREFIX, manifest.digest[:16], ARCHIVE_SUFFIX))

@@ -55,18 +55,19 @@ def test_every_host_of_a_run_is_sent_one_archive_written_once(tmp_path):
     manifest = load_manifest(str(src))
     run_tmp = tmp_path / 'local-tmp'
     run_tmp.mkdir()
-    first, size = shared_archive(str(src), manifest, str(run_tmp))
+    size = archive_size(str(src), archive_names(str(src), manifest))
+    first = shared_archive(str(src), manifest, size, str(run_tmp))
     written = os.stat(first)
-    second, again = shared_archive(str(src), manifest, str(run_tmp))
-    assert (second, again) == (first, size) and os.stat(second).st_ino == written.st_ino
-    assert os.path.getsize(first) == size == archive_size(str(src), archive_names(str(src), manifest))
+    second = shared_archive(str(src), manifest, size, str(run_tmp))
+    assert second == first and os.stat(second).st_ino == written.st_ino
+    assert os.path.getsize(first) == size
     with tarfile.open(first) as archive:
         assert sorted(archive.getnames()) == sorted(['manifest.json'] + [a.filename for a in artifacts])
     # An archive cut short (a run killed while writing it under its final name) is written again, and no partial
     # file stays beside it.
     with open(first, 'r+b') as handle:
         handle.truncate(size // 2)
-    third, _size = shared_archive(str(src), manifest, str(run_tmp))
+    third = shared_archive(str(src), manifest, size, str(run_tmp))
     assert third == first and os.path.getsize(third) == size
     assert sorted(os.listdir(str(run_tmp))) == [os.path.basename(first)]
 
@@ -79,8 +80,11 @@ def test_another_cache_with_the_same_digest_gets_an_archive_of_its_own(tmp_path)
         (second_src / name).write_bytes((first_src / name).read_bytes())
     # Same artifacts and manifest, but this copy also carries a signature: its archive must hold it.
     (second_src / 'manifest.json.sig').write_text('signature')
-    first = shared_archive(str(first_src), load_manifest(str(first_src)), str(tmp_path))[0]
-    second = shared_archive(str(second_src), load_manifest(str(second_src)), str(tmp_path))[0]
+    archives = []
+    for src in (first_src, second_src):
+        manifest = load_manifest(str(src))
+        archives.append(shared_archive(str(src), manifest, archive_size(str(src), archive_names(str(src), manifest)), str(tmp_path)))
+    first, second = archives
     assert first != second
     with tarfile.open(second) as archive:
         assert 'manifest.json.sig' in archive.getnames()
