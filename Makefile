@@ -12,7 +12,7 @@ COLLECTIONS := $(CURDIR)/build/collections
 SANITY_ROOT := /var/tmp/airgap-packages-sanity
 SANITY_COPY := $(SANITY_ROOT)/ansible_collections/airgap/packages
 INDEX_EXTRAS := $(CURDIR)/.cache/index-extras
-APT_PACKAGES := python3 python3-venv python3-pip ruby ruby-dev build-essential openssh-server openssh-client \
+APT_PACKAGES := python3 python3-venv python3-pip python3-dev ruby ruby-dev build-essential openssh-server openssh-client \
 	iproute2 util-linux shellcheck git debootstrap
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)

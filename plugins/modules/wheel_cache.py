@@ -137,6 +137,41 @@ options:
       - Network timeout in seconds for each index request.
     type: int
     default: 60
+  builder_keys:
+    description:
+      - Environment keys that have a builder host, a host of that key with a compiler and Python headers.
+      - For these keys, a native wheel that only an sdist provides is not built on this host. The key's cache
+        is left as it was, and its build inputs are written to C(<dest>/builds/<key>/), a cache like any other.
+        They hold the sdists and the wheels of their PEP 518 C(build-system.requires) (setuptools and wheel
+        without one), resolved for that key, with pip and wheel. The result's RV(builds) lists them.
+      - Ship the build inputs to the builder with M(airgap.packages.ship_cache), build them there with
+        O(build_from), fetch the wheels back and run this module again with O(built_wheels). The
+        M(airgap.packages.offline_install) role does all of this from C(offline_install_builders).
+    type: list
+    elements: str
+    default: []
+  built_wheels:
+    description:
+      - Wheels a builder built from the build inputs (the RV(wheels) that O(build_from) returned), now on
+        this host. Each is a dict with C(key), C(path), C(sha256) and C(built_from).
+      - A file whose sha256 is not the one its builder reported is refused and nothing changes.
+      - A wheel is used for its key in place of building the sdist; the manifest records its C(built_from)
+        provenance (the sdist's sha256, the builder's key and host, its Python, glibc and compiler), and
+        later runs reuse it from the cache, verified, without building.
+    type: list
+    elements: dict
+    default: []
+  build_from:
+    description:
+      - Build mode, on a builder host. The path of build inputs that M(airgap.packages.ship_cache) staged
+        on this host (its result's C(path)).
+      - Every artifact is verified, the host's Python must be of the key the inputs are for, and a preflight
+        checks for what each sdist needs (a C compiler and C(Python.h) for native code, its build
+        dependencies among the inputs) before anything builds. Then each sdist is built with C(pip wheel)
+        with no index and nothing fetched, and its wheel is placed in C(<dest>/<sdist sha256>/).
+      - A wheel already built there from the same sdist, still intact, is reused.
+      - All other options but O(dest) are ignored in build mode.
+    type: path
 attributes:
   action:
     support: full
@@ -148,6 +183,7 @@ attributes:
     details: Shows the artifact file names before and after, per cache directory.
   platform:
     details: Linux or another POSIX controller or build host; the targets described can be any platform.
+      O(build_from) needs only the standard library of the builder's Python.
 notes:
   - The closure of each top-level requirement is recorded in the manifest, so that the target
     needs no C(packaging) to install a subset.
@@ -185,9 +221,65 @@ EXAMPLES = r'''
   vars:
     index_user: ci
     index_password: "{{ lookup('ansible.builtin.env', 'PYPI_INTERNAL_TOKEN') }}"
+
+- name: Build the wheels that only an sdist provides on a builder of that key (build inputs shipped there)
+  airgap.packages.wheel_cache:
+    build_from: "{{ shipped_build_inputs.path }}"
+    dest: /var/cache/airgap-packages/python-built
+  delegate_to: builder-bullseye
 '''
 
 RETURN = r'''
+builds:
+  description:
+    - Build inputs written for keys in O(builder_keys), one entry per key whose sdists its builder must build.
+      Empty when nothing needs a builder.
+  returned: unless O(build_from) is set
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: The environment key.
+      type: str
+    path:
+      description: The build-input cache directory, to ship to the key's builder.
+      type: str
+    digest:
+      description: Its manifest digest (null in check mode).
+      type: str
+    sdists:
+      description: The sdists to build, each with C(name), C(version), C(filename) and C(sha256).
+      type: list
+      elements: dict
+  sample:
+    - key: cp39-manylinux_2_31-x86_64-3c9d1e2f
+      path: /srv/airgap/python/builds/cp39-manylinux_2_31-x86_64-3c9d1e2f
+      digest: 5f0c3e1d2b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+      sdists: [{name: netifaces, version: 0.11.0, filename: netifaces-0.11.0.tar.gz, sha256: 043a79146eb2907e}]
+wheels:
+  description: In build mode, the wheel built from each sdist of the build inputs.
+  returned: when O(build_from) is set
+  type: list
+  elements: dict
+  contains:
+    filename:
+      description: The wheel's file name.
+      type: str
+    path:
+      description: Where it is on the builder (absent in check mode for a wheel not built yet).
+      type: str
+    sha256:
+      description: Its sha256.
+      type: str
+    built_from:
+      description: Provenance, C(sdist), C(sdist_sha256), C(key), C(python), C(glibc) and C(compiler).
+      type: dict
+  sample:
+    - filename: netifaces-0.11.0-cp39-cp39-linux_x86_64.whl
+      path: /var/cache/airgap-packages/python-built/043a79146eb2907e/netifaces-0.11.0-cp39-cp39-linux_x86_64.whl
+      sha256: 9d2c4f0e61b7a3c5d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5
+      built_from: {sdist: netifaces-0.11.0.tar.gz, key: cp39-manylinux_2_31-x86_64-3c9d1e2f, python: 3.9.2, glibc: "2.31",
+                   compiler: gcc (Debian 10.2.1-6) 10.2.1 20210110}
 caches:
   description: One entry per environment key.
   returned: always
@@ -266,12 +358,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.packages.plugins.module_utils._common.errors import AirgapError
 from ansible_collections.airgap.packages.plugins.module_utils._common.signing import settle_cache_signatures, signer_from, trust_from
 from ansible_collections.airgap.packages.plugins.module_utils._controller.python.wheel_cache import ARGUMENT_SPEC, Options, build_caches, module_result
+from ansible_collections.airgap.packages.plugins.module_utils._target.python.wheel_build import build_staged
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        if params['build_from']:
+            module.exit_json(**build_staged(params['build_from'], params['dest'], check_mode=module.check_mode))
         signer, trust = signer_from(params['signing_key']), trust_from(params['trusted_keys'])
         report = build_caches(Options(**params), check_mode=module.check_mode)
         settle_cache_signatures(report[1], signer, trust, module.check_mode)

@@ -25,8 +25,9 @@ import time
 CACHE_ROOT = os.environ.get('AIRGAP_ROOTFS_CACHE', '/var/cache/airgap-packages-test/rootfs')
 STAMP = '.airgap-rootfs.json'
 # What a target of the role needs: an interpreter for Ansible, venv + ensurepip for pip_offline,
-# Ruby for gem_offline and a compiler, headers and make for gems with C extensions.
-PACKAGES = ('python3', 'python3-venv', 'ruby', 'ruby-dev', 'gcc', 'make', 'libc6-dev', 'openssh-server')
+# Ruby for gem_offline, and a compiler, headers and make for gems with C extensions and for the
+# wheels a builder host builds from sdists.
+PACKAGES = ('python3', 'python3-venv', 'python3-dev', 'ruby', 'ruby-dev', 'gcc', 'make', 'libc6-dev', 'openssh-server')
 # Releases that debootstrap of this machine knows and the mirror serves (release notes: versions).
 SUITES = ('bullseye', 'bookworm', 'trixie')
 KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'

@@ -4,19 +4,23 @@
 
 GemSource: the fixture gems under tests/fixtures/gems, built with `gem build`, indexed with
 `gem generate_index` and served over HTTP. PythonIndex: the fixture projects under
-tests/fixtures/python, built to wheels (and one sdist only) in a PEP 503 simple tree. Both bind
-an ephemeral port on 127.0.0.1, record every request, and can be stopped and started again on
-the same port (to prove that a run asks nothing of them).
+tests/fixtures/python (or another directory, such as tests/fixtures/python-builds), built to
+wheels (those in SDIST_ONLY to an sdist only) in a PEP 503 simple tree. Both bind an ephemeral
+port on 127.0.0.1, record every request, and can be stopped and started again on the same port
+(to prove that a run asks nothing of them).
 """
 
 import base64
+import gzip
 import hashlib
 import html
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import zipfile
@@ -26,7 +30,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fixtures')
 # Fixed mtimes make fixture artifacts byte-for-byte reproducible.
 SOURCE_DATE_EPOCH = '1700000000'
-SDIST_ONLY = ('airgap-fixture-sdistonly',)
+SDIST_ONLY = ('airgap-fixture-sdistonly', 'airgap-fixture-scmnative')
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -127,11 +131,17 @@ class PythonIndex(StaticServer):
         with tempfile.TemporaryDirectory() as work:
             shutil.copytree(source, work, dirs_exist_ok=True)
             hooks = ['build_sdist'] if os.path.basename(source) in SDIST_ONLY else ['build_wheel']
+            out = os.path.join(work, '.airgap-fixture-out')
             for hook in hooks:
-                # Call the PEP 517 hook directly with the test venv's setuptools: no index needed.
+                # Call the PEP 517 hook directly with the test venv's setuptools (and setuptools_scm): no index needed.
                 code = 'import sys; from setuptools import build_meta; build_meta.%s(sys.argv[1])' % hook
-                subprocess.run([sys.executable, '-c', code, self.files_dir], cwd=work, check=True, capture_output=True,
+                subprocess.run([sys.executable, '-c', code, out], cwd=work, check=True, capture_output=True,
                                env=dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH))
+            for built in os.listdir(out):
+                if built.endswith('.tar.gz'):
+                    normalize_sdist(os.path.join(out, built), os.path.join(self.files_dir, built))
+                else:
+                    shutil.copy(os.path.join(out, built), self.files_dir)
 
     def write_index(self):
         write_simple_index(os.path.join(self.root, 'simple'), self.files_dir, lambda f: '../../files/%s' % f)
@@ -201,6 +211,28 @@ def make_wheel(directory, name, version, tags='py3-none-any', requires=(), requi
         for member in sorted(files):
             archive.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), files[member])
     return path
+
+
+def normalize_sdist(source, destination):
+    """Rewrite an sdist byte-for-byte reproducibly. setuptools' sdist (65.5 in the test venv) ignores
+    SOURCE_DATE_EPOCH: its tarball carries the build time (in the gzip header and on the generated PKG-INFO,
+    setup.cfg and egg-info), the checkout's mtimes and modes, and the builder's owner."""
+    mtime = int(SOURCE_DATE_EPOCH)
+    with tarfile.open(source, 'r:gz') as archive:
+        members = sorted(archive.getmembers(), key=lambda member: member.name)
+        payloads = {member.name: archive.extractfile(member).read() for member in members if member.isfile()}
+    with open(destination, 'wb') as raw, gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=mtime) as zipped:
+        with tarfile.open(fileobj=zipped, mode='w', format=tarfile.PAX_FORMAT) as archive:
+            for member in members:
+                member.mtime, member.uid, member.gid, member.uname, member.gname = mtime, 0, 0, '', ''
+                member.pax_headers = {}
+                if member.isdir() or member.mode & 0o111:
+                    member.mode = 0o755
+                else:
+                    member.mode = 0o644
+                data = payloads.get(member.name)
+                archive.addfile(member, io.BytesIO(data) if data is not None else None)
+    return destination
 
 
 def _sha256(path):

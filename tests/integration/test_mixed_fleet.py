@@ -36,6 +36,7 @@ RELEASES = {
     'trixie': {'python': '3.13', 'abi': 'cp313', 'ruby': '3.3', 'glibc': '2.41'},
 }
 BUILD_TASK = 'Build one wheel cache per Python environment key'
+NO_BUILDER_TASK = 'Fail naming the hosts of each key without a wheel and the variable that names its builder'
 PROBE = ('import sys, yaml, markupsafe, cryptography\n'
          'from cryptography.fernet import Fernet\n'
          'token = Fernet(Fernet.generate_key())\n'
@@ -189,12 +190,15 @@ def test_a_package_without_a_wheel_for_one_platform_fails_the_build_before_anyth
     run = timed_playbook(fleet, 'build without a cp313 wheel', extra)
     assert run.rc != 0, run
     failed = [task for task in run.tasks if task['result'].get('failed')]
-    assert failed and all(task['task'] == BUILD_TASK for task in failed), failed
+    assert [task['task'] for task in failed] == [BUILD_TASK, NO_BUILDER_TASK], failed
     assert failed[0]['result']['_ansible_delegated_vars']['ansible_host'] == 'localhost', 'not built on the controller'
-    message = failed[0]['result']['msg']
+    message = failed[1]['result']['msg']
     keys = dict((suite, platforms(converged)[host_of(fleet, suite)]['python']['key']) for suite in RELEASES)
     assert 'pyyaml 6.0.1' in message.lower() and keys['trixie'] in message, message
     assert keys['bullseye'] not in message and keys['bookworm'] not in message, message
+    # The hosts of that key, and the variable that would give it a builder.
+    assert '%s: %s;' % (keys['trixie'], host_of(fleet, 'trixie')) in message, message
+    assert 'offline_install_builders' in message, message
     built = list((tmp_path / 'caches').rglob('manifest.json'))
     assert built == [], 'a cache was written although the build failed: %s' % built
     assert not [task for task in run.tasks if task['action'] == 'airgap.packages.ship_cache'

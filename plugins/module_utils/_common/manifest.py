@@ -52,9 +52,10 @@ def _texts(value):
 class Artifact:
     """One file of a cache, with everything needed to verify and plan its installation."""
 
-    FIELDS = ('filename', 'name', 'version', 'size', 'sha256', 'platform', 'requires', 'source', 'built', 'native')
+    FIELDS = ('filename', 'name', 'version', 'size', 'sha256', 'platform', 'requires', 'source', 'built', 'native', 'built_from')
 
-    def __init__(self, filename, name, version, size, sha256, platform='', requires=(), source='', built=False, native=False):
+    def __init__(self, filename, name, version, size, sha256, platform='', requires=(), source='', built=False, native=False,
+                 built_from=None):
         self.filename = filename
         self.name = name
         self.version = version
@@ -65,9 +66,14 @@ class Artifact:
         self.source = strip_credentials(source)
         self.built = bool(built)
         self.native = bool(native)
+        # Provenance of a wheel a builder host built from an sdist: the sdist's sha256, the builder and its toolchain.
+        self.built_from = dict(built_from or {})
 
     def to_dict(self):
-        return dict((field, getattr(self, field)) for field in self.FIELDS)
+        data = dict((field, getattr(self, field)) for field in self.FIELDS)
+        if not self.built_from:
+            del data['built_from']  # optional: manifests without it keep their digest
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -90,6 +96,9 @@ class Artifact:
         _check(_texts(data.get('requires', [])), 'artifact %s has requires %r, not a list of names' % (filename, data.get('requires')))
         for field in ('platform', 'source'):
             _check(_text(data.get(field, '')), 'artifact %s has %s %r, not a string' % (filename, field, data.get(field)))
+        built_from = data.get('built_from', {})
+        _check(isinstance(built_from, dict) and all(_text(value) for value in built_from.values()),
+               'artifact %s has built_from %r, not an object of strings' % (filename, built_from))
         return cls(**dict((field, data[field]) for field in cls.FIELDS if field in data))
 
     def __repr__(self):

@@ -153,6 +153,7 @@ class Candidate:
         self.requires = None  # applicable requirement strings, once metadata is read
         self.wheel_path = None  # the wheel file to cache, once fetched or built
         self.built = False
+        self.sdist_path = None  # the sdist fetched and built in this run, when built here (not reused)
         self.problem = None  # why no wheel fits the target, when kind is MISSING
 
     @property
@@ -330,9 +331,9 @@ class Provider(AbstractProvider):
         key = (candidate.name, candidate.version)
         if key not in self._metadata:
             self._metadata[key] = parse_metadata(self._metadata_text(candidate))
-            self._state[key] = (candidate.wheel_path, candidate.kind, candidate.built, candidate.problem)
+            self._state[key] = (candidate.wheel_path, candidate.kind, candidate.built, candidate.sdist_path, candidate.problem)
         else:
-            candidate.wheel_path, candidate.kind, candidate.built, candidate.problem = self._state[key]
+            candidate.wheel_path, candidate.kind, candidate.built, candidate.sdist_path, candidate.problem = self._state[key]
         return self._metadata[key]
 
     def _metadata_text(self, candidate):
@@ -370,11 +371,12 @@ class Provider(AbstractProvider):
         text = read_wheel_metadata(wheel_path)
         rank = self.target.wheel_rank(os.path.basename(wheel_path))
         candidate.built = True
+        candidate.sdist_path = sdist_path
         if rank is None:
             tags = sorted(wheeltags.wheel_file_tags(os.path.basename(wheel_path)))
             candidate.kind = MISSING
-            candidate.problem = ('publishes only an sdist, which builds to a platform-specific wheel here (%s); build the '
-                                 'cache on a host that matches this platform' % ', '.join(tags))
+            candidate.problem = ('publishes only an sdist, which builds to a platform-specific wheel here (%s); a host '
+                                 'of this key must build it' % ', '.join(tags))
         else:
             candidate.wheel_path = wheel_path
         return text

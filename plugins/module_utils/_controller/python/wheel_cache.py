@@ -26,6 +26,7 @@ import tempfile
 
 from urllib.parse import urlsplit
 
+from . import build_inputs
 from .index_client import PYPI_SIMPLE, IndexClient
 from .. import cache_dir
 from ..._common import platform_info, process
@@ -59,6 +60,9 @@ ARGUMENT_SPEC = dict(
     pylock=dict(type='bool', default=False),
     refresh=dict(type='bool', default=False),
     timeout=dict(type='int', default=60),
+    builder_keys=dict(type='list', elements='str', default=[], no_log=False),
+    built_wheels=dict(type='list', elements='dict', default=[]),
+    build_from=dict(type='path'),
     **dict(SIGNING_ARGUMENT_SPEC, **TRUST_ARGUMENT_SPEC)
 )
 
@@ -328,6 +332,10 @@ class CacheState:
         self.repaired = []
         self.pruned = []
         self.pylock_written = False
+        self.pending = []  # candidates a builder of this key builds from their sdists (builder_keys)
+        self.build = None  # the result entry of this key's build inputs, when it has pending builds
+        self.build_changed = False
+        self.built_from = {}  # path of a wheel from built_wheels -> its provenance
 
     @property
     def old_filenames(self):
@@ -349,13 +357,13 @@ class CacheState:
         return dict((a.name, a.version) for a in self.old.artifacts)
 
 
-def artifact_for(candidate, path, sha256, size, resolution):
+def artifact_for(candidate, path, sha256, size, built_from=None):
     filename = os.path.basename(path)
     return Artifact(
         filename=filename, name=candidate.name, version=str(candidate.version), size=size, sha256=sha256,
         platform='-'.join(filename[:-4].split('-')[-3:]), requires=candidate.requires or [],
         source=candidate.dist.source if candidate.dist else '', built=candidate.built,
-        native=not wheeltags.is_pure_wheel(filename))
+        native=not wheeltags.is_pure_wheel(filename), built_from=built_from)
 
 
 def new_manifest(state, artifacts):
@@ -403,14 +411,18 @@ def build_caches(options, check_mode=False):
         stale = [state for state in states if not state.is_current(options.refresh)]
         if stale:
             with cache_dir.workspace(options.dest, check_mode) as scratch:
-                _resolve_all(stale, inputs, options, scratch, resolver)
-                _fetch_all(stale, inputs, options, scratch, check_mode)
-                for state in stale:
+                resolve_for = _resolve_all(stale, inputs, options, scratch, resolver)
+                ready = [state for state in stale if not state.pending]
+                _fetch_all(ready, inputs, options, scratch, check_mode)
+                for state in ready:
                     state.new = new_manifest(state, state.artifacts)
-                if not check_mode:
-                    placer = cache_dir.Placer(scratch)
-                    for state in stale:
+                placer = None if check_mode else cache_dir.Placer(scratch)
+                for state in ready:
+                    if placer:
                         _commit(state, placer)
+                for state in stale:
+                    if state.pending:
+                        _write_build_inputs(state, options, scratch, resolve_for, placer)
         _tidy(states, options, check_mode)
     return _report(states, check_mode)
 
@@ -436,7 +448,8 @@ def module_result(report, want_diff):
     """The module's result from a (changed, caches, diffs) report."""
     changed, caches, diffs = report
     # Signing after the build may change a cache the build left as it was.
-    result = dict(changed=changed or any(cache['changed'] for cache in caches), caches=caches)
+    result = dict(changed=changed or any(cache['changed'] for cache in caches), caches=caches,
+                  builds=[cache['build'] for cache in caches if cache.get('build')])
     if want_diff:
         result['diff'] = diffs
     return result
@@ -464,24 +477,86 @@ def _tidy(states, options, check_mode):
 
 
 def _resolve_all(states, inputs, options, scratch, resolver):
+    """Resolve every state; returns resolve_for(state, requirements), which resolves more for a state's target."""
     client = IndexClient(inputs.index_urls, inputs.find_links, timeout=options.timeout)
     builder = SdistBuilder(scratch, inputs.index_urls, inputs.find_links, options.use_pip_config)
     constraints = inputs.constraint_map(resolver.parse_requirement)
+    built = built_wheels_by_key(options.built_wheels)
     missing = []
     for state in states:
         target = resolver.Target(state.description)
+        local_files = dict(state.verified_files(), **dict((os.path.basename(path), path) for path in built.get(state.key, {})))
+        state.built_from = built.get(state.key, {})
         state.resolution = resolver.resolve(target, inputs.requirements, client, scratch, builder, constraints,
-                                            state.preferred_versions(options.refresh), state.verified_files())
+                                            state.preferred_versions(options.refresh), local_files)
         state.client = client
+        if state.key in options.builder_keys:
+            state.pending = sorted((c for c in state.resolution.pins.values() if build_inputs.needs_builder(c, resolver.MISSING)),
+                                   key=lambda c: c.name)
         for candidate in sorted(state.resolution.missing, key=lambda c: c.name):
-            missing.append(_missing_entry(candidate, state.key))
+            if candidate not in state.pending:
+                missing.append(_missing_entry(candidate, state.key))
     if missing:
         raise ResolutionError(
-            'no wheel fits %s: %s. Pin versions that publish wheels for these platforms, build the cache on a host that '
-            'matches the platform, or leave the platform out; nothing was changed.'
+            'no wheel fits %s: %s. Pin versions that publish wheels for these platforms, name a builder host for %s '
+            '(builder_keys), or leave the platform out; nothing was changed.'
             % ('these platforms' if len(states) > 1 else states[0].key,
-               '; '.join('%s %s for %s (%s)' % (m['package'], m['version'], m['platform'], m['problem']) for m in missing)),
+               '; '.join('%s %s for %s (%s)' % (m['package'], m['version'], m['platform'], m['problem']) for m in missing),
+               'these keys' if len(set(m['platform'] for m in missing)) > 1 else 'the key'),
             missing=missing)
+
+    def resolve_for(state, requirements):
+        return resolver.resolve(resolver.Target(state.description), requirements, client, scratch, builder)
+    return resolve_for
+
+
+def built_wheels_by_key(entries):
+    """built_wheels as key -> {path: built_from}, each file checked against the sha256 its builder reported."""
+    result = {}
+    for index, entry in enumerate(entries):
+        missing = [field for field in ('key', 'path', 'sha256') if not entry.get(field)]
+        if missing:
+            raise ResolutionError('built_wheels[%d] lacks %s: give key, path, sha256 and built_from' % (index, ', '.join(missing)))
+        path = os.path.abspath(entry['path'])
+        if not path.endswith('.whl') or not os.path.isfile(path):
+            raise ResolutionError('built_wheels[%d]: %s is not a wheel file on this host' % (index, path), file=path)
+        actual = sha256_file(path)
+        if actual != entry['sha256']:
+            raise ResolutionError(
+                '%s has sha256 %s, but its builder reported %s: it was altered or cut short on its way from the builder; '
+                'nothing was changed, build it again' % (path, actual, entry['sha256']), file=path)
+        built_from = dict((str(k), str(v)) for k, v in sorted((entry.get('built_from') or {}).items()))
+        result.setdefault(entry['key'], {})[path] = built_from
+    return result
+
+
+def _write_build_inputs(state, options, scratch, resolve_for, placer):
+    """Plan (and unless in check mode, write) the build inputs of a state whose key's builder builds its sdists."""
+    path = build_inputs.build_inputs_path(options.dest, state.key)
+    old = None
+    if os.path.exists(manifest_path(path)):
+        try:
+            old = load_manifest(path)
+        except ManifestError:
+            old = None
+    if placer is None:
+        names = sorted('%s %s' % (c.name, c.version) for c in state.pending)
+        state.build = {'key': state.key, 'path': path, 'digest': None, 'sdists': [{'name': n} for n in names]}
+        state.build_changed = True
+        return
+
+    def fetch(candidate):
+        if candidate.wheel_path:
+            return candidate.wheel_path, sha256_file(candidate.wheel_path), os.path.getsize(candidate.wheel_path)
+        return state.client.fetch(candidate.dist, scratch)
+    manifest, sources = build_inputs.plan(state, state.pending, lambda reqs: resolve_for(state, reqs), fetch, GENERATOR)
+    if old is None or old.digest != manifest.digest or any(artifact_problem(path, a) for a in manifest.artifacts):
+        for filename, source in sorted(sources.items()):
+            placer.place(source, os.path.join(path, filename))
+        cache_dir.commit(path, manifest, None)
+        state.build_changed = True
+    cache_dir.prune(path, [a.filename for a in manifest.artifacts])
+    state.build = build_inputs.build_entry(state.key, path, manifest)
 
 
 def _missing_entry(candidate, key):
@@ -505,9 +580,11 @@ def _fetch_all(states, inputs, options, scratch, check_mode):
         for name in sorted(state.resolution.pins):
             candidate = state.resolution.pins[name]
             filename = candidate.filename
+            built_from = state.built_from.get(candidate.wheel_path)
             if filename in verified:
                 old = old_by_name[filename]
                 path, sha256, size = verified[filename], old.sha256, old.size
+                built_from = built_from or old.built_from
             elif check_mode:
                 artifacts.append(_planned_artifact(candidate))
                 continue
@@ -526,7 +603,7 @@ def _fetch_all(states, inputs, options, scratch, check_mode):
                 state.sources[os.path.basename(path)] = path
                 if filename in old_by_name:
                     state.repaired.append(filename)
-            artifacts.append(artifact_for(candidate, path, sha256, size, state.resolution))
+            artifacts.append(artifact_for(candidate, path, sha256, size, built_from))
         state.artifacts = artifacts
     if mismatched:
         raise ResolutionError('hash pins in the requirements files do not match: %s; nothing was changed'
@@ -564,13 +641,15 @@ def _report(states, check_mode=False):
         after = sorted(a.filename for a in manifest.artifacts) if manifest else []
         before = state.old_filenames
         digest_changed = state.new is not None and (state.old is None or state.new.digest != state.old.digest)
+        extra = {'build': state.build} if state.build else {}
         caches.append(cache_dir.report(
             state.key, state.path, before, after, state.pruned,
-            digest_changed or state.repaired or state.pruned or state.pylock_written,
+            digest_changed or state.repaired or state.pruned or state.pylock_written or state.build_changed,
             # A planned manifest lacks the sha256 of files not fetched yet: no digest to promise in check mode.
-            digest=manifest.digest if manifest is not None and not (check_mode and digest_changed) else None,
+            # A key waiting for its builder has no cache to promise either.
+            digest=manifest.digest if manifest is not None and not (check_mode and digest_changed) and not state.pending else None,
             artifacts=len(after), repaired=sorted(state.repaired),
             skipped_requirements=list(state.resolution.skipped) if state.resolution else [],
-            resolved=state.resolution is not None))
+            resolved=state.resolution is not None, **extra))
         diffs.append(cache_dir.diff(state.path, before, after))
     return any(cache['changed'] for cache in caches), caches, diffs

@@ -309,7 +309,7 @@ def test_a_current_cache_is_reported_exactly_as_the_build_reports_its_no_op(tmp_
     shutil.rmtree(index['root'])  # the answer comes from the caches alone
     assert noop[0] is False
     assert wheel_cache.current_report(opts) == noop == checked
-    assert wheel_cache.module_result(noop, want_diff=True) == {'changed': False, 'caches': noop[1], 'diff': noop[2]}
+    assert wheel_cache.module_result(noop, want_diff=True) == {'changed': False, 'caches': noop[1], 'builds': [], 'diff': noop[2]}
 
 
 def test_changed_requirements_are_not_current(tmp_path, index):
