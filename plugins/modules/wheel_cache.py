@@ -20,8 +20,9 @@ description:
   - Version choice per project, among the versions that satisfy every requirement and constraint
     of the closure; the version already cached (unless O(refresh)); else the newest version with a
     wheel for the target; else the newest that publishes only an sdist, which is built to a wheel
-    here when the result is pure Python or this host matches the target. Otherwise the task fails
-    and lists every package and platform without a fitting wheel, with the tags that exist.
+    here when the result is pure Python or this host matches the target, or by a builder host of
+    the target's key (O(builder_keys)). Otherwise the task fails and lists every package and platform
+    without a fitting wheel, with the tags that exist.
   - A re-run with the same inputs whose files all verify (size and sha256) reports C(changed=false)
     without any network access. Adding a requirement fetches only the new files; files of
     requirements no longer asked for leave the manifest and, with O(prune), the directory.
@@ -144,6 +145,9 @@ options:
         is left as it was, and its build inputs are written to C(<dest>/builds/<key>/), a cache like any other.
         They hold the sdists and the wheels of their PEP 518 C(build-system.requires) (setuptools and wheel
         without one), resolved for that key, with pip and wheel. The result's RV(builds) lists them.
+      - The sdist is still built here once, for its dependencies. One that does not build here at all (no
+        compiler, a library only the targets have) is left to the builder too, when its C(PKG-INFO) states its
+        dependencies (core metadata 2.2 or newer, C(Requires-Dist) not dynamic).
       - Ship the build inputs to the builder with M(airgap.packages.ship_cache), build them there with
         O(build_from), fetch the wheels back and run this module again with O(built_wheels). The
         M(airgap.packages.offline_install) role does all of this from C(offline_install_builders).

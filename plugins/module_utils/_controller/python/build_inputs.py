@@ -11,6 +11,7 @@ manifest like any cache, with `inputs.purpose` = build. ship_cache delivers it t
 build_from builds it with no index (`_target/python/wheel_build.py`); the wheels come back as built_wheels.
 """
 
+import email.parser
 import os
 import tarfile
 import zipfile
@@ -56,6 +57,27 @@ def build_requires(sdist_path):
         raise ResolutionError('%s: build-system.requires in its pyproject.toml is %r, not a list of requirements'
                               % (name, requires), file=name)
     return requires
+
+
+def static_metadata(sdist_path):
+    """An sdist's PKG-INFO when it states its dependencies for every build (core metadata 2.2 or newer, with
+    Requires-Dist not declared Dynamic), else None: what a key's builder will build, without building it here."""
+    try:
+        data = _top_level_member(sdist_path, 'PKG-INFO')
+    except (OSError, tarfile.TarError, zipfile.BadZipFile):
+        return None
+    if data is None:
+        return None
+    text = data.decode('utf-8', 'replace')
+    message = email.parser.HeaderParser().parsestr(text)
+    try:
+        version = tuple(int(part) for part in (message.get('Metadata-Version') or '0').split('.')[:2])
+    except ValueError:
+        return None
+    dynamic = [field.strip().lower() for field in message.get_all('Dynamic') or []]
+    if version < (2, 2) or 'requires-dist' in dynamic:
+        return None
+    return text
 
 
 def _top_level_member(archive, wanted):

@@ -20,6 +20,7 @@ import os
 import traceback
 import zipfile
 
+from .build_inputs import static_metadata
 from ..._common.credentials import url_label
 from ..._common.errors import ResolutionError
 from ..._common.scripts import wheeltags
@@ -196,8 +197,10 @@ def parse_metadata(text):
 class Provider(AbstractProvider):
     """resolvelib provider for one target; index access and sdist builds go through shared helpers."""
 
-    def __init__(self, target, client, fetch_dir, builder, constraints=None, preferred=None, local_files=None):
+    def __init__(self, target, client, fetch_dir, builder, constraints=None, preferred=None, local_files=None,
+                 has_builder=False):
         self.target = target
+        self.has_builder = has_builder  # a builder of the target's key builds what does not build here
         self.client = client
         self.fetch_dir = fetch_dir
         self.builder = builder
@@ -367,7 +370,16 @@ class Provider(AbstractProvider):
             candidate.wheel_path = cached
             return read_wheel_metadata(cached)
         sdist_path = self.client.fetch(candidate.dist, self.fetch_dir)[0]
-        wheel_path = self.builder.build(candidate.name, str(candidate.version), sdist_path, self.target)
+        try:
+            wheel_path = self.builder.build(candidate.name, str(candidate.version), sdist_path, self.target)
+        except ResolutionError:
+            text = static_metadata(sdist_path) if self.has_builder else None
+            if text is None:
+                raise
+            # It does not build here (no compiler, a library only the targets have): its builder will.
+            candidate.built, candidate.sdist_path, candidate.kind = True, sdist_path, MISSING
+            candidate.problem = 'publishes only an sdist, which does not build here; a host of this key must build it'
+            return text
         text = read_wheel_metadata(wheel_path)
         rank = self.target.wheel_rank(os.path.basename(wheel_path))
         candidate.built = True
@@ -421,7 +433,7 @@ class Resolution:
 
 
 def resolve(target, requirements, client, fetch_dir, builder, constraints=None, preferred=None, local_files=None,
-            max_rounds=2000):
+            max_rounds=2000, has_builder=False):
     """Resolution of requirements (list of (text, origin)) for target; ResolutionError explains a failure."""
     if resolvelib is None:
         raise ResolutionError('wheel_cache needs the resolvelib library on the controller (it comes with ansible-core)')
@@ -435,7 +447,7 @@ def resolve(target, requirements, client, fetch_dir, builder, constraints=None, 
             continue
         roots.append(Req(req))
         toplevel_texts.append(text)
-    provider = Provider(target, client, fetch_dir, builder, constraints, preferred, local_files)
+    provider = Provider(target, client, fetch_dir, builder, constraints, preferred, local_files, has_builder)
     resolver = resolvelib.Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)

@@ -273,11 +273,14 @@ class SdistBuilder:
         self.find_links = find_links
         self.use_pip_config = use_pip_config
         self.python = python or sys.executable
-        self._built = {}
+        self._built = {}  # sdist sha256 -> the wheel
+        self._failed = {}  # sdist sha256 -> (pip's exit status, the tail of its output)
         self.builds = 0
 
     def build(self, name, version, sdist_path, target):
         digest = sha256_file(sdist_path)
+        if digest in self._failed:
+            raise self._failure(name, version, target, *self._failed[digest])
         if digest in self._built:
             return self._built[digest]
         outdir = tempfile.mkdtemp(prefix='build-', dir=self.workdir)
@@ -297,13 +300,17 @@ class SdistBuilder:
         rc, out, err = process.run(argv, pip_environment(self.use_pip_config), cwd=outdir)
         wheels = [f for f in os.listdir(outdir) if f.endswith('.whl')]
         if rc != 0 or len(wheels) != 1:
-            tail = Redactor(self.index_urls)((err or out).strip()[-1500:])
-            raise ResolutionError(
-                '%s %s publishes only an sdist for %s and building it to a wheel here failed (pip wheel exit %d): %s. '
-                'Build the cache on a host that matches the platform, or pin a version that has a wheel.'
-                % (name, version, target.key, rc, tail), package=name, version=version)
+            self._failed[digest] = (rc, Redactor(self.index_urls)((err or out).strip()[-1500:]))
+            raise self._failure(name, version, target, *self._failed[digest])
         self._built[digest] = os.path.join(outdir, wheels[0])
         return self._built[digest]
+
+    @staticmethod
+    def _failure(name, version, target, rc, tail):
+        return ResolutionError(
+            '%s %s publishes only an sdist for %s and building it to a wheel here failed (pip wheel exit %d): %s. '
+            'Name a builder of that key (builder_keys), or pin a version that has a wheel.'
+            % (name, version, target.key, rc, tail), package=name, version=version)
 
 
 # ---------------------------------------------------------------- one cache directory
@@ -488,7 +495,8 @@ def _resolve_all(states, inputs, options, scratch, resolver):
         local_files = dict(state.verified_files(), **dict((os.path.basename(path), path) for path in built.get(state.key, {})))
         state.built_from = built.get(state.key, {})
         state.resolution = resolver.resolve(target, inputs.requirements, client, scratch, builder, constraints,
-                                            state.preferred_versions(options.refresh), local_files)
+                                            state.preferred_versions(options.refresh), local_files,
+                                            has_builder=state.key in options.builder_keys)
         state.client = client
         if state.key in options.builder_keys:
             state.pending = sorted((c for c in state.resolution.pins.values() if build_inputs.needs_builder(c, resolver.MISSING)),

@@ -24,6 +24,7 @@ INDEX_EXTRAS = os.path.join(REPO, '.cache', 'index-extras')
 X86_313 = {'version': '3.13.1', 'arch': 'x86_64', 'libc': {'flavor': 'glibc', 'version': '2.36'}}
 SETUP_PY = ("from setuptools import setup, Extension\n"
             "setup(name='cext', version='1.0', ext_modules=[Extension('cext', ['cext.c'])])\n")
+STATIC_PKG_INFO = 'Metadata-Version: %s\nName: needslib\nVersion: 1.0\nRequires-Dist: plain\n'
 C_SOURCE = ('#include <Python.h>\n'
             'static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "cext", NULL, -1, NULL};\n'
             'PyMODINIT_FUNC PyInit_cext(void) { return PyModule_Create(&m); }\n')
@@ -64,6 +65,10 @@ def index(tmp_path):
     """An index with a native-code sdist, an ordinary wheel, and what building needs (setuptools, wheel, pip)."""
     files = str(tmp_path / 'files')
     write_sdist(files, 'cext', '1.0', {'setup.py': SETUP_PY, 'cext.c': C_SOURCE})
+    # Builds only where a library the controller lacks is installed; its dependencies are static (metadata 2.2).
+    failing = 'raise SystemExit("libneeded.so not found")\n'
+    write_sdist(files, 'needslib', '1.0', {'setup.py': failing, 'PKG-INFO': STATIC_PKG_INFO % '2.2'})
+    write_sdist(files, 'needslib', '2.0', {'setup.py': failing, 'PKG-INFO': STATIC_PKG_INFO.replace('1.0', '2.0') % '2.1'})
     make_wheel(files, 'plain', '1.0')
     extras = [p for p in glob.glob(os.path.join(INDEX_EXTRAS, '*.whl')) if not os.path.basename(p).startswith('uv-')]
     assert len(extras) == 3, 'make venv downloads setuptools, wheel and pip into %s' % INDEX_EXTRAS
@@ -72,9 +77,13 @@ def index(tmp_path):
     return {'url': file_index(str(tmp_path / 'index'), files)}
 
 
-def options(tmp_path, index, **extra):
-    return wheel_cache.Options(dest=str(tmp_path / 'cache'), requirements=['cext', 'plain'], index_url=index['url'],
+def options(tmp_path, index, requirements=('cext', 'plain'), **extra):
+    return wheel_cache.Options(dest=str(tmp_path / 'cache'), requirements=list(requirements), index_url=index['url'],
                                platforms=[X86_313], **extra)
+
+
+def key_of(platform):
+    return wheel_cache.platform_descriptions([platform])[0]['key']
 
 
 @pytest.fixture
@@ -155,3 +164,42 @@ def test_without_a_builder_the_error_names_the_key_and_the_option(tmp_path, inde
     key = wheel_cache.platform_descriptions([X86_313])[0]['key']
     assert 'cext 1.0 for %s' % key in raised.value.msg and 'builder_keys' in raised.value.msg
     assert json.dumps(raised.value.details['missing'])
+
+
+def test_check_mode_plans_the_build_inputs_and_writes_nothing(tmp_path, index):
+    opts = options(tmp_path, index, builder_keys=[key_of(X86_313)])
+    result = wheel_cache.module_result(wheel_cache.build_caches(opts, check_mode=True), want_diff=False)
+    assert result['changed'] and [b['key'] for b in result['builds']] == [key_of(X86_313)]
+    assert result['builds'][0]['digest'] is None and result['builds'][0]['sdists'] == [{'name': 'cext 1.0'}]
+    assert not os.path.exists(opts.dest)
+
+
+@pytest.mark.parametrize('version, text', [('2.2', True), ('2.3', True), ('2.1', False), ('1.2', False)])
+def test_static_metadata_is_pkg_info_2_2_or_newer_without_dynamic_dependencies(tmp_path, version, text):
+    sdist = write_sdist(str(tmp_path), 'p', '1.0', {'PKG-INFO': STATIC_PKG_INFO % version})
+    assert (build_inputs.static_metadata(sdist) is not None) is text
+    dynamic = write_sdist(str(tmp_path / 'dynamic'), 'p', '1.0',
+                          {'PKG-INFO': STATIC_PKG_INFO % version + 'Dynamic: Requires-Dist\n'})
+    assert build_inputs.static_metadata(dynamic) is None
+
+
+def test_an_sdist_that_does_not_build_here_goes_to_its_keys_builder_when_its_metadata_is_static(tmp_path, index):
+    requirements = ['needslib==1.0']
+    with pytest.raises(ResolutionError, match='building it to a wheel here failed'):
+        wheel_cache.build_caches(options(tmp_path, index, requirements))
+    result = wheel_cache.module_result(wheel_cache.build_caches(
+        options(tmp_path, index, requirements, builder_keys=[key_of(X86_313)])), want_diff=False)
+    [build] = result['builds']
+    assert [s['filename'] for s in build['sdists']] == ['needslib-1.0.tar.gz']
+    assert sorted(a.name for a in load_manifest(build['path']).artifacts) == ['needslib', 'pip', 'setuptools', 'wheel']
+    # The builder's wheel completes the key's cache, with what it depends on.
+    path = make_wheel(str(tmp_path / 'fetched'), 'needslib', '1.0', tags='cp313-cp313-linux_x86_64', requires=['plain'])
+    wheel = {'key': build['key'], 'path': path, 'sha256': sha256_file(path), 'built_from': {'host': 'builder1'}}
+    wheel_cache.build_caches(options(tmp_path, index, requirements, built_wheels=[wheel]))
+    cached = load_manifest(os.path.join(str(tmp_path / 'cache'), build['key'])).artifacts
+    assert sorted((a.name, a.built_from.get('host')) for a in cached) == [('needslib', 'builder1'), ('plain', None)]
+
+
+def test_without_static_metadata_a_failed_build_here_fails_even_with_a_builder(tmp_path, index):
+    with pytest.raises(ResolutionError, match='needslib 2.0 .*building it to a wheel here failed'):
+        wheel_cache.build_caches(options(tmp_path, index, ['needslib==2.0'], builder_keys=[key_of(X86_313)]))
