@@ -97,7 +97,9 @@ def manual(fleet, index, workdir):
             '--implementation', 'cp', '-d', files, 'six==1.17.0', *BUILD_DEPENDENCIES[version])
         host = host_of(fleet, suite)
         fleet.push_dir(host, files, '/root/manual')
+        # Bullseye's pip 20.3 builds a project without pyproject.toml with setup.py bdist_wheel: wheel must be there.
         script = ('set -e; python3 -m venv /opt/manual-build; '
+                  '/opt/manual-build/bin/pip install -q --no-index --find-links /root/manual wheel; '
                   '/opt/manual-build/bin/pip wheel -q --no-index --find-links /root/manual -w /root/manual-wheels '
                   'netifaces==0.11.0 airgap-fixture-scmnative==1.4.0; python3 -m venv /opt/manual; '
                   '/opt/manual/bin/pip install -q --no-index --find-links /root/manual-wheels --find-links /root/manual '

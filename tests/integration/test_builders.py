@@ -198,3 +198,18 @@ def test_a_builder_without_a_compiler_fails_at_the_preflight_and_nothing_is_inst
     for name in (target, builder):
         assert fleet.run(name, ['test', '-e', venv]).returncode != 0, 'something was installed on %s' % name
     assert fleet.run(target, ['test', '-e', STAGE + '-nocc/python']).returncode != 0, 'a cache reached the target'
+
+
+def test_check_mode_reports_the_builds_and_builds_nothing(fleet, role_vars, tmp_path):
+    stage = STAGE + '-check'
+    extra = dict(role_vars, offline_install_cache_dir=str(tmp_path / 'caches'), offline_install_stage_dir=stage)
+    run = Ansible(inventory=fleet.grouped_inventory).playbook(SITE, extra_vars=extra, check=True)
+    assert run.rc == 0, run
+    assert run.total('changed') > 0, run.stats
+    [planned] = run.results('Build one wheel cache per Python environment key').values()
+    assert sorted(build['key'] for build in planned['builds']) == sorted(set(keys(run).values()))
+    assert all(build['digest'] is None for build in planned['builds']), planned['builds']
+    assert not [task for task in run.tasks if task['task'] == BUILD_TASK and task['status'] != 'skipped']
+    assert not list((tmp_path / 'caches').rglob('manifest.json'))
+    for suite in SUITES:
+        assert fleet.run(host_of(fleet, suite), ['test', '-e', stage]).returncode != 0, 'check mode wrote on %s' % suite
