@@ -548,8 +548,9 @@ def _write_build_inputs(state, options, scratch, resolve_for, placer):
         except ManifestError:
             old = None
     if placer is None:
-        names = sorted('%s %s' % (c.name, c.version) for c in state.pending)
-        state.build = {'key': state.key, 'path': path, 'digest': None, 'sdists': [{'name': n} for n in names]}
+        sdists = [{'name': c.name, 'version': str(c.version), 'filename': c.dist.filename, 'sha256': c.dist.sha256 or None}
+                  for c in state.pending]
+        state.build = {'key': state.key, 'path': path, 'digest': None, 'sdists': sdists}
         state.build_changed = True
         return
 

@@ -170,7 +170,9 @@ def test_check_mode_plans_the_build_inputs_and_writes_nothing(tmp_path, index):
     opts = options(tmp_path, index, builder_keys=[key_of(X86_313)])
     result = wheel_cache.module_result(wheel_cache.build_caches(opts, check_mode=True), want_diff=False)
     assert result['changed'] and [b['key'] for b in result['builds']] == [key_of(X86_313)]
-    assert result['builds'][0]['digest'] is None and result['builds'][0]['sdists'] == [{'name': 'cext 1.0'}]
+    [planned] = result['builds'][0]['sdists']
+    assert result['builds'][0]['digest'] is None and (planned['name'], planned['filename']) == ('cext', 'cext-1.0.tar.gz')
+    assert planned['sha256'] == sha256_file(str(tmp_path / 'files' / 'cext-1.0.tar.gz'))
     assert not os.path.exists(opts.dest)
 
 
