@@ -48,26 +48,16 @@ PROBE = 'import netifaces, six, airgap_fixture_scmnative as m; assert m.add(2, 3
 
 
 class GroupedFleet:
-    """The fleet's inventory with a group per release, for offline_install_builders."""
+    """What scale.run_measured needs of a fleet: its inventory, here the one with a group per release."""
 
     def __init__(self, fleet):
-        with open(fleet.inventory) as handle:
-            inventory = json.load(handle)
-        for suite in SUITES:
-            inventory['all']['children'][suite] = {'hosts': {host_of(fleet, suite): {}}}
-        self.inventory = os.path.join(fleet.state_dir, 'grouped-inventory.json')
-        with open(self.inventory, 'w') as handle:
-            json.dump(inventory, handle)
-
-
-def host_of(fleet, suite):
-    return next(name for name in fleet.names if name.startswith(suite))
+        self.inventory = fleet.grouped_inventory(SUITES)
 
 
 def role_runs(fleet, index, workdir):
     grouped = GroupedFleet(fleet)
     common = {'offline_install_extra_index_urls': [index.url], 'offline_install_summary': False,
-              'offline_install_builders': dict((suite, host_of(fleet, suite)) for suite in SUITES)}
+              'offline_install_builders': dict((suite, fleet.named(suite)) for suite in SUITES)}
     built = dict(common, offline_install_python=[{'venv': '/opt/bench/built', 'requirements': REQUIREMENTS}],
                  offline_install_cache_dir=os.path.join(workdir, 'built'), offline_install_stage_dir='/var/cache/bench-built')
     wheels = dict(common, offline_install_python=[{'venv': '/opt/bench/wheels', 'requirements': WHEELS_ONLY}],
@@ -78,7 +68,7 @@ def role_runs(fleet, index, workdir):
     scale.run_measured(grouped, SITE, wheels, len(SUITES))
     figures['role converged, wheels only'] = scale.run_measured(grouped, SITE, wheels, len(SUITES))[1]
     for suite in SUITES:
-        check(fleet, host_of(fleet, suite), '/opt/bench/built')
+        check(fleet, fleet.named(suite), '/opt/bench/built')
     return figures
 
 
@@ -95,7 +85,7 @@ def manual(fleet, index, workdir):
             'netifaces==0.11.0', 'airgap-fixture-scmnative==1.4.0')
         pip('download', '--only-binary', ':all:', '--python-version', version, '--platform', 'manylinux2014_x86_64',
             '--implementation', 'cp', '-d', files, 'six==1.17.0', *BUILD_DEPENDENCIES[version])
-        host = host_of(fleet, suite)
+        host = fleet.named(suite)
         fleet.push_dir(host, files, '/root/manual')
         # Bullseye's pip 20.3 builds a project without pyproject.toml with setup.py bdist_wheel: wheel must be there.
         script = ('set -e; python3 -m venv /opt/manual-build; '

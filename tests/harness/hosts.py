@@ -142,6 +142,23 @@ class HostFleet:
         self._write_inventory(group)
         return started
 
+    def named(self, prefix):
+        """The first host started with name_prefix=prefix."""
+        return next(name for name in self.names if name.startswith(prefix))
+
+    def grouped_inventory(self, prefixes):
+        """Write, beside the inventory, one that also has a group per prefix with the hosts started with that
+        name_prefix (for group variables such as offline_install_builders); returns its path."""
+        with open(self.inventory) as handle:
+            inventory = json.load(handle)
+        for prefix in prefixes:
+            hosts = dict((name, {}) for name in self.names if name.startswith(prefix))
+            inventory['all']['children'][prefix] = {'hosts': hosts}
+        path = os.path.join(self.state_dir, 'grouped-inventory.json')
+        with open(path, 'w') as handle:
+            json.dump(inventory, handle)
+        return path
+
     def reach(self, address):
         """Let every host, running or started later, reach one address of the root namespace and still nothing else.
 

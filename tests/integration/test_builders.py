@@ -55,21 +55,10 @@ def fleet(tmp_path_factory):
         for suite in SUITES:
             hosts.start(1, lower=debian_root(suite), name_prefix=suite)
         hosts.start(1, lower=debian_root('bookworm'), name_prefix='nocompiler', hide=COMPILERS)
-        with open(hosts.inventory) as handle:
-            inventory = json.load(handle)
-        children = inventory['all']['children']
-        for suite in SUITES + ('nocompiler',):
-            children[suite] = {'hosts': dict((name, {}) for name in hosts.names if name.startswith(suite))}
-        hosts.grouped_inventory = os.path.join(hosts.state_dir, 'grouped-inventory.json')
-        with open(hosts.grouped_inventory, 'w') as handle:
-            json.dump(inventory, handle)
+        hosts.grouped = hosts.grouped_inventory(SUITES + ('nocompiler',))
         yield hosts
     finally:
         hosts.stop()
-
-
-def host_of(fleet, suite):
-    return next(name for name in fleet.names if name.startswith(suite))
 
 
 @pytest.fixture(scope='module')
@@ -78,14 +67,14 @@ def role_vars(fleet, fixture_index, tmp_path_factory):
         'airgap_targets': ':'.join(SUITES),
         'offline_install_python': [{'venv': VENV, 'requirements': REQUIREMENTS}],
         'offline_install_extra_index_urls': [fixture_index.url],
-        'offline_install_builders': dict((suite, host_of(fleet, suite)) for suite in SUITES),
+        'offline_install_builders': dict((suite, fleet.named(suite)) for suite in SUITES),
         'offline_install_cache_dir': str(tmp_path_factory.mktemp('builder-caches')),
         'offline_install_stage_dir': STAGE,
     }
 
 
 def playbook(fleet, extra_vars):
-    return Ansible(inventory=fleet.grouped_inventory).playbook(SITE, extra_vars=extra_vars)
+    return Ansible(inventory=fleet.grouped).playbook(SITE, extra_vars=extra_vars)
 
 
 @pytest.fixture(scope='module')
@@ -114,7 +103,7 @@ def manifest_of(role_vars, key):
 
 def test_one_run_installs_the_sdist_only_packages_on_every_release(fleet, converged):
     for suite in SUITES:
-        imported = fleet.run(host_of(fleet, suite), [VENV + '/bin/python', '-c', PROBE])
+        imported = fleet.run(fleet.named(suite), [VENV + '/bin/python', '-c', PROBE])
         assert imported.returncode == 0, imported.stderr
         assert imported.stdout.split() == [PYTHONS[suite], '5', '1.4.0', '1.17.0']
 
@@ -123,7 +112,7 @@ def test_each_key_builds_on_its_own_builder_and_the_manifest_records_where(fleet
     built = dict((item['key'], item) for item in build_items(converged))
     host_keys = keys(converged)
     for suite in SUITES:
-        host = host_of(fleet, suite)
+        host = fleet.named(suite)
         artifacts = manifest_of(role_vars, host_keys[host])
         native = artifacts['airgap-fixture-scmnative']
         assert native['built'] and native['native'], native
@@ -158,7 +147,7 @@ def test_the_second_run_builds_nothing_ships_nothing_and_changes_nothing(fleet, 
 
 
 def test_an_altered_built_wheel_on_the_controller_is_refused_on_a_target(fleet, role_vars, converged):
-    host = host_of(fleet, 'trixie')
+    host = fleet.named('trixie')
     key = keys(converged)[host]
     cache = os.path.join(role_vars['offline_install_cache_dir'], 'python', key)
     wheel = os.path.join(cache, manifest_of(role_vars, key)['airgap-fixture-scmnative']['filename'])
@@ -167,7 +156,7 @@ def test_an_altered_built_wheel_on_the_controller_is_refused_on_a_target(fleet, 
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    ansible = Ansible(inventory=fleet.grouped_inventory)
+    ansible = Ansible(inventory=fleet.grouped)
     shipped = ansible.module(host, 'airgap.packages.ship_cache', {'src': cache, 'dest': STAGE + '-altered'})[host]
     assert shipped.get('failed'), shipped
     assert os.path.basename(wheel) in shipped['msg'], shipped['msg']
@@ -182,8 +171,8 @@ def test_an_altered_built_wheel_on_the_controller_is_refused_on_a_target(fleet, 
 
 
 def test_a_builder_without_a_compiler_fails_at_the_preflight_and_nothing_is_installed(fleet, role_vars, tmp_path):
-    target = host_of(fleet, 'bookworm')
-    builder = host_of(fleet, 'nocompiler')
+    target = fleet.named('bookworm')
+    builder = fleet.named('nocompiler')
     venv = '/opt/builders/nocompiler-venv'
     extra = dict(role_vars, airgap_targets=target, offline_install_builders={'bookworm': builder},
                  offline_install_cache_dir=str(tmp_path / 'caches'), offline_install_stage_dir=STAGE + '-nocc',
@@ -203,7 +192,7 @@ def test_a_builder_without_a_compiler_fails_at_the_preflight_and_nothing_is_inst
 def test_check_mode_reports_the_builds_and_builds_nothing(fleet, role_vars, tmp_path):
     stage = STAGE + '-check'
     extra = dict(role_vars, offline_install_cache_dir=str(tmp_path / 'caches'), offline_install_stage_dir=stage)
-    run = Ansible(inventory=fleet.grouped_inventory).playbook(SITE, extra_vars=extra, check=True)
+    run = Ansible(inventory=fleet.grouped).playbook(SITE, extra_vars=extra, check=True)
     assert run.rc == 0, run
     assert run.total('changed') > 0, run.stats
     [planned] = run.results('Build one wheel cache per Python environment key').values()
@@ -212,4 +201,4 @@ def test_check_mode_reports_the_builds_and_builds_nothing(fleet, role_vars, tmp_
     assert not [task for task in run.tasks if task['task'] == BUILD_TASK and task['status'] != 'skipped']
     assert not list((tmp_path / 'caches').rglob('manifest.json'))
     for suite in SUITES:
-        assert fleet.run(host_of(fleet, suite), ['test', '-e', stage]).returncode != 0, 'check mode wrote on %s' % suite
+        assert fleet.run(fleet.named(suite), ['test', '-e', stage]).returncode != 0, 'check mode wrote on %s' % suite

@@ -63,10 +63,6 @@ def fleet(tmp_path_factory):
         hosts.stop()
 
 
-def host_of(fleet, suite):
-    return next(name for name in fleet.names if name.startswith(suite))
-
-
 @pytest.fixture(scope='module')
 def role_vars(tmp_path_factory, gem_source):
     return {
@@ -113,7 +109,7 @@ def python_manifest(role_vars, key):
 
 def test_hosts_run_three_releases_offline(fleet):
     for suite, release in RELEASES.items():
-        name = host_of(fleet, suite)
+        name = fleet.named(suite)
         versions = fleet.run(name, ['sh', '-c', 'python3 -c "import platform; print(platform.python_version())"; '
                                     'ruby -e "puts RUBY_VERSION"; getconf GNU_LIBC_VERSION'])
         python, ruby, glibc = versions.stdout.split('\n')[:3]
@@ -128,7 +124,7 @@ def test_hosts_run_three_releases_offline(fleet):
 def test_platform_facts_give_one_environment_key_per_release(fleet, converged):
     facts = platforms(converged)
     assert sorted(facts) == sorted(fleet.names)
-    by_suite = dict((suite, facts[host_of(fleet, suite)]) for suite in RELEASES)
+    by_suite = dict((suite, facts[fleet.named(suite)]) for suite in RELEASES)
     assert len(set(platform['python']['key'] for platform in by_suite.values())) == 3
     assert len(set(platform['ruby']['key'] for platform in by_suite.values())) == 3
     for suite, platform in by_suite.items():
@@ -142,7 +138,7 @@ def test_controller_builds_one_python_cache_per_key_with_the_compiled_wheels_of_
     assert len(builds) == 1, 'the caches are built once, on the controller'
     facts = platforms(converged)
     for suite, release in RELEASES.items():
-        python = facts[host_of(fleet, suite)]['python']
+        python = facts[fleet.named(suite)]['python']
         manifest = python_manifest(role_vars, python['key'])
         wheels = dict((artifact['name'], artifact) for artifact in manifest['artifacts'])
         for name in ('pyyaml', 'markupsafe', 'cffi'):
@@ -158,7 +154,7 @@ def test_controller_builds_one_python_cache_per_key_with_the_compiled_wheels_of_
 
 def test_every_host_imports_its_compiled_packages_and_requires_its_gems(fleet, converged):
     for suite, release in RELEASES.items():
-        name = host_of(fleet, suite)
+        name = fleet.named(suite)
         imported = fleet.run(name, [VENV + '/bin/python', '-c', PROBE])
         assert imported.returncode == 0, imported.stderr
         assert imported.stdout.split() == release['python'].split('.') + ['44.0.3', '6.0.2', '3.0.2']
@@ -193,11 +189,11 @@ def test_a_package_without_a_wheel_for_one_platform_fails_the_build_before_anyth
     assert [task['task'] for task in failed] == [BUILD_TASK, NO_BUILDER_TASK], failed
     assert failed[0]['result']['_ansible_delegated_vars']['ansible_host'] == 'localhost', 'not built on the controller'
     message = failed[1]['result']['msg']
-    keys = dict((suite, platforms(converged)[host_of(fleet, suite)]['python']['key']) for suite in RELEASES)
+    keys = dict((suite, platforms(converged)[fleet.named(suite)]['python']['key']) for suite in RELEASES)
     assert 'pyyaml 6.0.1' in message.lower() and keys['trixie'] in message, message
     assert keys['bullseye'] not in message and keys['bookworm'] not in message, message
     # The hosts of that key, and the variable that would give it a builder.
-    assert '%s: %s;' % (keys['trixie'], host_of(fleet, 'trixie')) in message, message
+    assert '%s: %s;' % (keys['trixie'], fleet.named('trixie')) in message, message
     assert 'offline_install_builders' in message, message
     built = list((tmp_path / 'caches').rglob('manifest.json'))
     assert built == [], 'a cache was written although the build failed: %s' % built
@@ -210,8 +206,8 @@ def test_a_package_without_a_wheel_for_one_platform_fails_the_build_before_anyth
 def test_a_wheel_cache_of_another_key_is_refused_by_pip_offline_naming_files_and_host_tags(
         fleet, role_vars, converged):
     facts = platforms(converged)
-    bookworm_key = facts[host_of(fleet, 'bookworm')]['python']['key']
-    bullseye = host_of(fleet, 'bullseye')
+    bookworm_key = facts[fleet.named('bookworm')]['python']['key']
+    bullseye = fleet.named('bullseye')
     ansible = Ansible(inventory=fleet.inventory)
     shipped = ansible.module(bullseye, 'airgap.packages.ship_cache', {
         'src': os.path.join(role_vars['offline_install_cache_dir'], 'python', bookworm_key),

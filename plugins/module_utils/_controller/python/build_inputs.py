@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover - ansible-core 2.19 controllers run Pyth
 
 from ..._common.errors import ResolutionError
 from ..._common.manifest import Artifact, Manifest, TopLevel, sha256_file
-from ..._common.scripts import wheeltags
 
 PURPOSE = 'build'
 BUILDS_DIR = 'builds'
@@ -35,13 +34,6 @@ ALWAYS = ('pip', 'wheel')
 
 def build_inputs_path(dest, key):
     return os.path.join(dest, BUILDS_DIR, key)
-
-
-def needs_builder(candidate, missing_kind):
-    """Built from its sdist in this run to a wheel that is native, or does not fit the target at all."""
-    if candidate.sdist_path is None:
-        return False
-    return candidate.kind == missing_kind or not wheeltags.is_pure_wheel(os.path.basename(candidate.wheel_path))
 
 
 def build_requires(sdist_path):
@@ -97,11 +89,12 @@ def plan(state, pending, resolve, fetch, generator):
     """The build-input manifest for state's key and the files it lists (filename -> path).
 
     pending: the candidates to build; resolve(requirements) resolves [(text, origin)] for the key; fetch(candidate)
-    returns (path, sha256, size) of a resolved wheel.
+    returns (path, artifact) of a resolved wheel.
     """
+    requires = dict((candidate.name, build_requires(candidate.sdist_path) + list(ALWAYS)) for candidate in pending)
     wanted = {}
     for candidate in pending:
-        for text in build_requires(candidate.sdist_path) + list(ALWAYS):
+        for text in requires[candidate.name]:
             wanted.setdefault(text, 'build-system.requires of %s %s' % (candidate.name, candidate.version))
     resolution = resolve(sorted(wanted.items()))
     unbuildable = sorted('%s %s' % (c.name, c.version) for c in resolution.missing)
@@ -114,13 +107,9 @@ def plan(state, pending, resolve, fetch, generator):
     sources = {}
     artifacts = []
     for candidate in resolution.pins.values():
-        path, sha256, size = fetch(candidate)
-        filename = os.path.basename(path)
-        sources[filename] = path
-        artifacts.append(Artifact(filename, candidate.name, str(candidate.version), size, sha256,
-                                  platform='-'.join(filename[:-4].split('-')[-3:]), requires=candidate.requires or [],
-                                  source=candidate.dist.source if candidate.dist else '', built=candidate.built,
-                                  native=not wheeltags.is_pure_wheel(filename)))
+        path, artifact = fetch(candidate)
+        sources[artifact.filename] = path
+        artifacts.append(artifact)
     requirements = []
     for candidate in pending:
         filename = os.path.basename(candidate.sdist_path)
@@ -128,7 +117,7 @@ def plan(state, pending, resolve, fetch, generator):
         artifacts.append(Artifact(filename, candidate.name, str(candidate.version), os.path.getsize(candidate.sdist_path),
                                   sha256_file(candidate.sdist_path), source=candidate.dist.source))
         closure = set()
-        for text in build_requires(candidate.sdist_path) + list(ALWAYS):
+        for text in requires[candidate.name]:
             closure.update(closures.get(text, ()))
         requirements.append(TopLevel('%s==%s' % (candidate.name, candidate.version), candidate.name, closure))
     manifest = Manifest('python', state.description, requirements, artifacts, generator=generator,

@@ -158,6 +158,13 @@ class Candidate:
         self.problem = None  # why no wheel fits the target, when kind is MISSING
 
     @property
+    def needs_builder(self):
+        """Built from its sdist in this run to a wheel that is native, or that does not fit the target at all."""
+        if self.sdist_path is None:
+            return False
+        return self.kind == MISSING or not wheeltags.is_pure_wheel(os.path.basename(self.wheel_path))
+
+    @property
     def filename(self):
         if self.wheel_path:
             return os.path.basename(self.wheel_path)

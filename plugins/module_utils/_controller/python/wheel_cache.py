@@ -38,11 +38,10 @@ from ..._common.manifest import (
 from ..._common.scripts import wheeltags
 from ..._common.scripts.interpreter_probe import normalise_name
 from ..._common.signing import SIGNING_ARGUMENT_SPEC, TRUST_ARGUMENT_SPEC
+from ..._target.python.wheel_build import SOURCE_DATE_EPOCH
 
 GENERATOR = 'airgap.packages.wheel_cache'
 INSTALLERS = ('pip', 'setuptools', 'wheel')
-# Built wheels get fixed zip timestamps, so rebuilding an sdist gives the same bytes where the backend allows.
-SOURCE_DATE_EPOCH = '315532800'
 
 
 # The wheel_cache module's options; its action plugin validates task arguments against the same spec.
@@ -499,8 +498,7 @@ def _resolve_all(states, inputs, options, scratch, resolver):
                                             has_builder=state.key in options.builder_keys)
         state.client = client
         if state.key in options.builder_keys:
-            state.pending = sorted((c for c in state.resolution.pins.values() if build_inputs.needs_builder(c, resolver.MISSING)),
-                                   key=lambda c: c.name)
+            state.pending = sorted((c for c in state.resolution.pins.values() if c.needs_builder), key=lambda c: c.name)
         for candidate in sorted(state.resolution.missing, key=lambda c: c.name):
             if candidate not in state.pending:
                 missing.append(_missing_entry(candidate, state.key))
@@ -556,8 +554,10 @@ def _write_build_inputs(state, options, scratch, resolve_for, placer):
 
     def fetch(candidate):
         if candidate.wheel_path:
-            return candidate.wheel_path, sha256_file(candidate.wheel_path), os.path.getsize(candidate.wheel_path)
-        return state.client.fetch(candidate.dist, scratch)
+            path, sha256, size = candidate.wheel_path, sha256_file(candidate.wheel_path), os.path.getsize(candidate.wheel_path)
+        else:
+            path, sha256, size = state.client.fetch(candidate.dist, scratch)
+        return path, artifact_for(candidate, path, sha256, size)
     manifest, sources = build_inputs.plan(state, state.pending, lambda reqs: resolve_for(state, reqs), fetch, GENERATOR)
     if old is None or old.digest != manifest.digest or any(artifact_problem(path, a) for a in manifest.artifacts):
         for filename, source in sorted(sources.items()):

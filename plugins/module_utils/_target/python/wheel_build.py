@@ -31,7 +31,8 @@ SDIST_SUFFIXES = ('.tar.gz', '.zip')
 NATIVE_SUFFIXES = ('.c', '.cc', '.cpp', '.cxx', '.pyx', '.f', '.f90')
 RECORD_NAME = 'built.json'
 WORK_PREFIX = '.build-'
-# 1980-01-01, the earliest time a zip member can carry: wheels built twice from one sdist get the same timestamps.
+# 1980-01-01, the earliest time a zip member can carry: wheels built twice from one sdist get the same timestamps
+# where the backend allows (the controller's own sdist builds in wheel_cache use it too).
 SOURCE_DATE_EPOCH = '315532800'
 OUTPUT_TAIL = 1500
 DEBIAN_HINT = 'install them (on Debian: apt-get install build-essential python3-dev)'
