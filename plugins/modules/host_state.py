@@ -22,7 +22,12 @@ description:
     host reads no staged file. Any write, rename over the file or chmod moves its ctime.
   - The controller compares the digest of the cache it built for the host's environment key with
     the settled digests; when it is among them, shipping and installing can be skipped.
-  - Never changes anything. A cache that does not verify, or an environment that cannot be read, is
+  - With O(ruby), the one Ruby run that describes Ruby and the install dir leaves its answer in the O(ruby.stage)
+    root (C(.ruby-probe-*.json), not in check mode). A later run takes the answer from there while every path it
+    rests on keeps its inode, size, mtime and ctime (the gemspecs, gem and extension directories of the install
+    dir, the default gems, Ruby and every file it loaded), so a converged host runs no Ruby. A record that anyone but
+    the remote user could have written is ignored.
+  - Never changes anything else. A cache that does not verify, or an environment that cannot be read, is
     simply not settled; the install modules report such problems when they run.
 author:
   - airgap.packages maintainers (@airgap-packages)
@@ -262,7 +267,7 @@ def main():
     trusted_keys = module.params['trusted_keys']
     try:
         check_questions(python, ruby)
-        probe = gem_probe(ruby['stage'], ruby['install_dir']) if ruby else None
+        probe = gem_probe(ruby['stage'], ruby['install_dir'], check_mode=module.check_mode) if ruby else None
         result['ansible_facts'] = {'airgap_platform': gather_platform_from_params(module, probe)}
         trust = trust_from(trusted_keys)
     except AirgapError as exc:

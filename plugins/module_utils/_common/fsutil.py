@@ -314,6 +314,12 @@ def _remove_quietly(path):
         pass
 
 
+def file_identity(status):
+    """What an os.stat result says of a file that no user can set back: inode, size, mtime and ctime (any write,
+    rename over it or chmod moves the ctime). Records of what a file was compare these."""
+    return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+
+
 def nearest_existing(path):
     """path, or its closest ancestor that exists: where a directory still to be made would be made."""
     path = os.path.abspath(path)

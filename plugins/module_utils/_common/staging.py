@@ -20,7 +20,7 @@ import time
 
 from .errors import AirgapError, LockError, VerificationError
 from .fsutil import (
-    UnsafePathError, atomic_write_bytes, check_trusted_directory, environment_lock, lock_is_held, mount_point, nearest_existing,
+    UnsafePathError, atomic_write_bytes, check_trusted_directory, environment_lock, file_identity, lock_is_held, mount_point, nearest_existing,
     open_files, private_tempdir,
 )
 from .manifest import MANIFEST_NAME, SHA256_HEX, load_manifest, remember_sha256, verify_artifacts
@@ -194,14 +194,10 @@ def is_staged(root, digest, trust=None, record=False):
     return True
 
 
-def _file_identity(status):
-    return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
-
-
 def record_verified(path, manifest):
     """Write the verified record of the copy at path, whose artifacts have just verified in full."""
     try:
-        files = dict((artifact.filename, _file_identity(os.lstat(os.path.join(path, artifact.filename))))
+        files = dict((artifact.filename, file_identity(os.lstat(os.path.join(path, artifact.filename))))
                      for artifact in manifest.artifacts)
         atomic_write_bytes(os.path.join(path, VERIFIED_NAME),
                            json.dumps({'digest': manifest.digest, 'files': files}, sort_keys=True).encode('utf-8'))
@@ -228,7 +224,7 @@ def _matches_verified_record(path, manifest):
         except OSError:
             return False
         if (not stat.S_ISREG(status.st_mode) or status.st_size != artifact.size or status.st_ctime_ns % 10 ** 9 == 0
-                or files.get(artifact.filename) != _file_identity(status)):
+                or files.get(artifact.filename) != file_identity(status)):
             return False
         known.append((artifact_path, status, artifact.sha256))
     for artifact_path, status, sha256 in known:

@@ -76,22 +76,25 @@ def python_environments_match(environments, trusted_keys=None):
     return matches
 
 
-def gem_probe(root, install_dir, environ=None):
+def gem_probe(root, install_dir, environ=None, check_mode=False):
     """One probe of install_dir (the default gem dir when None) by the ruby gem_offline would use, answering for
-    every cache staged under root; None when this host has no gem. host_state's one Ruby process."""
+    every cache staged under root; None when this host has no gem. host_state's one Ruby process, which a trusted
+    root spares while the answer it records there still holds (gem_target.ProbeRecord)."""
     environ = dict(os.environ if environ is None else environ)
     try:
         command = gem_target.locate_gem(DEFAULT_EXECUTABLE, environ.get('PATH', os.defpath))
     except AirgapError:
         return None
+    trusted = stage_is_trusted(root)
     platforms = set()
-    for digest in staged_digests(root) if stage_is_trusted(root) else []:
+    for digest in staged_digests(root) if trusted else []:
         try:
             manifest = load_manifest(staged_path(root, digest))
         except AirgapError:
             continue
         platforms.update(gem_plan.platform_of(a.platform) for a in manifest.artifacts)
-    return gem_target.probe(command, environ, install_dir, platforms=platforms)
+    return gem_target.probe(command, environ, install_dir, platforms=platforms, record_dir=root if trusted else None,
+                            check_mode=check_mode)
 
 
 def gems_match(install_dir, gems, trusted_keys=None, probe=None):

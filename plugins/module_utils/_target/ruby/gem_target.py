@@ -8,16 +8,20 @@ Runs on targets: standard library only.
 """
 
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
+import time
 from collections import namedtuple
 
 from . import ruby_programs
 from .gem_plan import InstalledGem, Toolchain
 from ..._common import platform_info, process
 from ..._common.errors import AirgapError, InstallError
+from ..._common.fsutil import atomic_write_bytes, file_identity, nearest_existing
 from ..._common.scripts import packaged_text
 
 GemCommand = namedtuple('GemCommand', ['gem', 'ruby', 'argv'])
@@ -31,6 +35,14 @@ STAGING_PREFIX = '.airgap-staging-'
 
 PROBE = 'gem_probe.rb'
 UNINSTALL = 'gem_uninstall.rb'
+
+PROBE_RECORD_PREFIX = '.ruby-probe-'
+# The environment variables that can change a probe's answer: the rest of the environment (SSH_CONNECTION, say)
+# differs on every run and does not make a question different.
+_PROBE_QUESTION_VARIABLES = ('HOME', 'GEM_HOME', 'GEM_PATH', 'CC', 'MAKE', 'make', 'LANG', 'LC_ALL')
+# A path whose ctime is this close to a probe's start may have changed after the probe read it, without its
+# ctime showing it (coarse clocks, whole-second filesystems): such an answer is not recorded.
+_PROBE_RECORD_MARGIN_NS = 10 ** 9
 
 
 def ruby_program(name):
@@ -98,8 +110,73 @@ def locate_gem(executable, path_env):
                       % (gem, first.strip()))
 
 
-def probe(command, base_env, install_dir=None, user_install=False, platforms=(), runner=process.run):
-    """Installed specifications of an install dir and what this ruby needs to know, from one `ruby -e` run."""
+class ProbeRecord:
+    """The answer of an earlier probe to the same question, kept in a directory the caller trusts (host_state: the
+    gem staging root), and given again for as long as every path the answer rests on (its 'depends') is the file or
+    directory it was (fsutil.file_identity; a missing path, as its nearest existing ancestor). So a converged host
+    runs no Ruby; a gem installed, removed or damaged, a Ruby or RubyGems upgrade, moves a ctime and the probe runs.
+
+    Nobody else may have written the record: it is taken only from a regular file of this user that no one else can
+    write, in a directory the caller has checked.
+    """
+
+    def __init__(self, directory, argv, env, writable=True):
+        question = json.dumps([argv, sorted((name, env[name]) for name in _PROBE_QUESTION_VARIABLES if name in env)])
+        self.question = hashlib.sha256(question.encode('utf-8')).hexdigest()
+        self.path = os.path.join(directory, '%s%s.json' % (PROBE_RECORD_PREFIX, self.question[:32]))
+        self.writable = writable
+
+    def load(self):
+        """The recorded answer, or None when there is none this run may trust."""
+        try:
+            info = os.lstat(self.path)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+                return None
+            with open(self.path, 'rb') as handle:
+                record = json.loads(handle.read().decode('utf-8'))
+        except (IOError, OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get('question') != self.question or not isinstance(record.get('paths'), dict):
+            return None
+        if any(_path_identity(path)[0] != identity for path, identity in record['paths'].items()):
+            return None
+        return record.get('answer')
+
+    def save(self, answer, started_ns):
+        """Record answer, from a probe that started at started_ns, unless a path it rests on changed too lately."""
+        if not self.writable:
+            return
+        paths = {}
+        for path in answer.get('depends') or []:
+            identity, ctime_ns = _path_identity(path)
+            if ctime_ns >= started_ns - _PROBE_RECORD_MARGIN_NS:
+                return
+            paths[path] = identity
+        try:
+            atomic_write_bytes(self.path, json.dumps({'question': self.question, 'paths': paths, 'answer': answer},
+                                                     sort_keys=True).encode('utf-8'), mode=0o600)
+        except AirgapError:
+            pass  # A full disk, say: without a record the next run probes again, slower and never less safe.
+
+
+def _path_identity(path):
+    """(identity, ctime_ns) of the file or directory at path, or of its nearest existing ancestor when it is missing."""
+    try:
+        info = os.stat(path)
+        return file_identity(info), info.st_ctime_ns
+    except OSError:
+        ancestor = nearest_existing(path)
+        try:
+            info = os.stat(ancestor)
+        except OSError:
+            return ['unreadable', path], 0
+        return ['missing', ancestor, file_identity(info)], info.st_ctime_ns
+
+
+def probe(command, base_env, install_dir=None, user_install=False, platforms=(), runner=process.run, record_dir=None,
+          check_mode=False):
+    """Installed specifications of an install dir and what this ruby needs to know, from one `ruby -e` run, or from the
+    ProbeRecord in record_dir of an earlier one while nothing it rests on has changed (none is written in check mode)."""
     if install_dir:
         mode, directory = 'dir', install_dir
     else:
@@ -108,14 +185,20 @@ def probe(command, base_env, install_dir=None, user_install=False, platforms=(),
     if install_dir:
         env['GEM_HOME'] = env['GEM_PATH'] = os.path.abspath(install_dir)
     argv = [command.ruby, '-e', ruby_program(PROBE), mode, directory] + sorted(set(platforms))
-    rc, out, err = runner(argv, env)
-    if rc != 0:
-        raise AirgapError('probing %s with %s failed (rc %d): %s' % (install_dir or '%s gem dir' % mode, command.ruby, rc, err.strip()[-2000:]),
-                          rc=rc, stderr=err)
-    try:
-        data = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise AirgapError('probing with %s gave no readable answer: %s %s' % (command.ruby, out.strip()[-500:], err.strip()[-500:]))
+    record = ProbeRecord(record_dir, argv, env, writable=not check_mode) if record_dir else None
+    data = record.load() if record else None
+    if data is None:
+        started_ns = time.time_ns()
+        rc, out, err = runner(argv, env)
+        if rc != 0:
+            raise AirgapError('probing %s with %s failed (rc %d): %s'
+                              % (install_dir or '%s gem dir' % mode, command.ruby, rc, err.strip()[-2000:]), rc=rc, stderr=err)
+        try:
+            data = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise AirgapError('probing with %s gave no readable answer: %s %s' % (command.ruby, out.strip()[-500:], err.strip()[-500:]))
+        if record:
+            record.save(data, started_ns)
     path_env = base_env.get('PATH', os.defpath)
     compiler = data['cc'].split()[0] if data['cc'].split() else ''
     make = data['make'].split()[0] if data['make'].split() else 'make'

@@ -17,7 +17,8 @@ PROGRAMS = {
 #
 # gem_target.probe runs this file with `ruby -e` on a target, in a clean environment.
 # The probe: one ruby run, no `gem` command, nothing written. ARGV: mode (dir|user|default),
-# the dir (for mode dir), then gem platforms to match against this ruby.
+# the dir (for mode dir), then gem platforms to match against this ruby. 'depends' names every
+# path the answer rests on, for the caller's record of it (gem_target.ProbeRecord).
 
 require 'json'
 require 'rbconfig'
@@ -29,7 +30,9 @@ dir = case mode
       end
 installed = []
 unreadable = []
+depends = [File.join(dir, 'specifications'), File.join(dir, 'gems')]
 Dir.glob(File.join(dir, 'specifications', '*.gemspec')).sort.each do |path|
+  depends << path
   spec = begin
     Gem::Specification.load(path)
   rescue StandardError, SyntaxError
@@ -42,6 +45,8 @@ Dir.glob(File.join(dir, 'specifications', '*.gemspec')).sort.each do |path|
   # An installed specification keeps no file list; what it has to have is its gem directory, not empty.
   gem_dir = File.join(dir, 'gems', spec.full_name)
   missing_files = File.directory?(gem_dir) && !Dir.empty?(gem_dir) ? [] : [File.join('gems', spec.full_name)]
+  depends << gem_dir
+  depends.push(spec.extension_dir, spec.gem_build_complete_path) unless spec.extensions.empty?
   installed << {
     'name' => spec.name, 'version' => spec.version.to_s, 'platform' => spec.platform.to_s,
     'full_name' => spec.full_name, 'extensions' => !spec.extensions.empty?,
@@ -58,11 +63,19 @@ platforms.each do |name|
 end
 defaults = []
 if Gem::Specification.respond_to?(:default_stubs)
-  defaults = Gem::Specification.default_stubs.map(&:name).uniq.sort
+  stubs = Gem::Specification.default_stubs
+  defaults = stubs.map(&:name).uniq.sort
+  depends << Gem.default_specifications_dir
+  depends.concat(stubs.map(&:loaded_from))
 end
 make = ENV['MAKE'] || ENV['make'] || RbConfig::CONFIG['configure_args'].to_s[/with-make-prog\=(\w+)/, 1] || 'make'
 headers = [File.join(RbConfig::CONFIG['rubyhdrdir'].to_s, 'ruby.h')]
 headers << File.join(RbConfig::CONFIG['rubyarchhdrdir'].to_s, 'ruby', 'config.h') if RbConfig::CONFIG['rubyarchhdrdir']
+# The interpreter, every file this run loaded (RubyGems and the standard library among them: a package that
+# updates libruby updates these too) and the directories a file could be put in to shadow one of them.
+depends << RbConfig.ruby
+loaded = $LOADED_FEATURES.select { |feature| feature.start_with?('/') }
+depends.concat(loaded + loaded.map { |feature| File.dirname(feature) } + $LOAD_PATH.map(&:to_s))
 puts JSON.generate(
   'ruby' => RUBY_VERSION, 'rubygems' => Gem::VERSION, 'local_platform' => Gem::Platform.local.to_s,
   'api_version' => RbConfig::CONFIG['ruby_version'].to_s, 'engine' => (defined?(RUBY_ENGINE) ? RUBY_ENGINE : 'ruby'),
@@ -70,7 +83,8 @@ puts JSON.generate(
   'platforms' => Gem.platforms.map(&:to_s), 'fits' => fits, 'default_gems' => defaults,
   'installed' => installed, 'unreadable' => unreadable,
   'cc' => (ENV['CC'] || RbConfig::CONFIG['CC']).to_s, 'make' => make,
-  'headers' => headers.map { |h| [h, File.exist?(h)] }
+  'headers' => headers.map { |h| [h, File.exist?(h)] },
+  'depends' => (depends + headers).compact.map(&:to_s).uniq.sort
 )
 ''',
     'gem_uninstall.rb': r'''# frozen_string_literal: true

@@ -152,3 +152,23 @@ def test_one_ruby_run_describes_ruby_and_answers_every_staged_gem_cache(tmp_path
     assert ruby['key'].startswith('ruby-') and ruby['executable'] == shutil.which('ruby')
     # Both caches were planned (their made-up gems are refused when checked), neither settled, with no second probe.
     assert settled == [] and len(staged_digests(root)) == 2
+
+
+def test_the_ruby_probe_is_recorded_in_a_trusted_gem_stage_only_and_never_in_check_mode(tmp_path, monkeypatch):
+    from ansible_collections.airgap.packages.plugins.module_utils._target import host_state
+    from ansible_collections.airgap.packages.plugins.module_utils._target.ruby import gem_target
+    monkeypatch.setattr(gem_target, '_PROBE_RECORD_MARGIN_NS', 0)
+    root, install_dir = str(tmp_path / 'stage'), str(tmp_path / 'gems')
+    stage(root, b'one', ecosystem='ruby', filename='a-1.0.gem', platform='ruby')
+    os.chmod(str(tmp_path), 0o755)
+
+    def records():
+        return [name for name in os.listdir(root) if name.startswith(gem_target.PROBE_RECORD_PREFIX)]
+
+    first = host_state.gem_probe(root, install_dir, check_mode=True)
+    assert records() == []
+    assert host_state.gem_probe(root, install_dir) == first and len(records()) == 1
+    os.unlink(os.path.join(root, records()[0]))
+    os.chmod(root, 0o777)  # a stage anyone can write to: ship_cache refuses it, and nothing is recorded there
+    host_state.gem_probe(root, install_dir)
+    assert records() == []

@@ -232,3 +232,140 @@ def test_the_probe_also_describes_this_ruby_as_it_says_of_itself_when_asked_sepa
     assert found.description == {'executable': ruby, 'version': version, 'abi_version': abi_version, 'engine': 'ruby',
                                  'platform': gem_platform, 'rubygems_version': rubygems,
                                  'key': 'ruby-%s-%s' % (abi_version, gem_platform)}
+
+
+# ---- the probe's record: no Ruby run while nothing the answer rests on has changed ----------------------------
+
+def installed_gem(gem_home, name, version='1.0.0', extensions=False):
+    """An installed gem as RubyGems leaves it: its specification, a non-empty gem directory and, for a gem with
+    extensions, the extension directory with its build marker."""
+    extension = "s.extensions = ['ext/extconf.rb']; " if extensions else ''
+    write(os.path.join(gem_home, 'specifications', '%s-%s.gemspec' % (name, version)),
+          "Gem::Specification.new { |s| s.name = '%s'; s.version = '%s'; s.summary = 'x'; s.authors = ['x']; %s}\n"
+          % (name, version, extension))
+    write(os.path.join(gem_home, 'gems', '%s-%s' % (name, version), 'lib', '%s.rb' % name))
+    if extensions:
+        marker = subprocess.run(
+            ['ruby', '-e', 'puts Gem::Specification.load(ARGV[0]).gem_build_complete_path',
+             os.path.join(gem_home, 'specifications', '%s-%s.gemspec' % (name, version))],
+            env=dict(os.environ, GEM_HOME=gem_home, GEM_PATH=gem_home), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+        write(marker)
+        return marker
+    return None
+
+
+@pytest.fixture
+def recorded_probe(tmp_path, monkeypatch):
+    """probe(record=...) against a real ruby and install dir; returns (probe function, runs, gem_home, record dir).
+    The margin against late changes is lifted: files made by the test a moment ago may be recorded."""
+    monkeypatch.setattr(gem_target, '_PROBE_RECORD_MARGIN_NS', 0)
+    gem_home, records = str(tmp_path / 'gems'), str(tmp_path / 'stage')
+    os.makedirs(os.path.join(gem_home, 'specifications'))
+    os.makedirs(records, 0o700)
+    ruby = shutil.which('ruby')
+    runs = []
+
+    def runner(argv, env, cwd=None):
+        runs.append(argv[0])
+        return gem_target.process.run(argv, env, cwd=cwd)
+
+    def probe(check_mode=False, platforms=('ruby',), **environ):
+        return gem_target.probe(gem_target.GemCommand(None, ruby, None), dict(os.environ, **environ), gem_home, platforms=platforms,
+                                runner=runner, record_dir=records, check_mode=check_mode)
+    return probe, runs, gem_home, records
+
+
+def names_of(found):
+    return sorted((g.full_name, g.missing_extensions, tuple(g.missing_files)) for g in found.installed)
+
+
+def test_a_recorded_probe_answers_again_without_ruby_while_nothing_it_rests_on_changed(recorded_probe):
+    probe, runs, gem_home, records = recorded_probe
+    installed_gem(gem_home, 'demo')
+    first = probe()
+    again = probe()
+    assert runs == [shutil.which('ruby')]
+    assert again == first and names_of(again) == [('demo-1.0.0', False, ())]
+    [record] = os.listdir(records)
+    assert record.startswith(gem_target.PROBE_RECORD_PREFIX) and stat.S_IMODE(os.stat(os.path.join(records, record)).st_mode) == 0o600
+
+
+@pytest.mark.parametrize('change', ['gem added', 'gem dir emptied', 'gemspec edited', 'extension marker removed'])
+def test_a_change_to_the_install_dir_makes_the_probe_run_ruby_again(recorded_probe, change):
+    probe, runs, gem_home, _records = recorded_probe
+    installed_gem(gem_home, 'demo')
+    marker = installed_gem(gem_home, 'native', extensions=True)
+    assert names_of(probe()) == [('demo-1.0.0', False, ()), ('native-1.0.0', False, ())]
+    if change == 'gem added':
+        installed_gem(gem_home, 'other')
+        expected = [('demo-1.0.0', False, ()), ('native-1.0.0', False, ()), ('other-1.0.0', False, ())]
+    elif change == 'gem dir emptied':
+        shutil.rmtree(os.path.join(gem_home, 'gems', 'demo-1.0.0', 'lib'))
+        expected = [('demo-1.0.0', False, ('gems/demo-1.0.0',)), ('native-1.0.0', False, ())]
+    elif change == 'gemspec edited':
+        spec = os.path.join(gem_home, 'specifications', 'demo-1.0.0.gemspec')
+        write(spec, open(spec).read().replace("'1.0.0'", "'1.0.1'"))
+        expected = [('demo-1.0.1', False, ('gems/demo-1.0.1',)), ('native-1.0.0', False, ())]
+    else:
+        os.unlink(marker)
+        expected = [('demo-1.0.0', False, ()), ('native-1.0.0', True, ())]
+    assert names_of(probe()) == expected
+    assert len(runs) == 2
+
+
+def test_another_question_is_not_answered_from_a_record(recorded_probe):
+    probe, runs, _gem_home, _records = recorded_probe
+    probe(platforms=('ruby',))
+    assert probe(platforms=('ruby', 'x86_64-linux')).platform_fits == {'ruby': True, 'x86_64-linux': True}
+    assert len(runs) == 2
+
+
+def test_a_compiler_named_in_the_environment_is_part_of_the_question(recorded_probe):
+    probe, runs, _gem_home, _records = recorded_probe
+    assert probe(CC='cc-one').toolchain.compiler == 'cc-one'
+    assert probe(CC='cc-two').toolchain.compiler == 'cc-two'
+    assert len(runs) == 2
+
+
+def test_check_mode_reads_a_record_and_writes_none(recorded_probe):
+    probe, runs, _gem_home, records = recorded_probe
+    probe(check_mode=True)
+    assert os.listdir(records) == []
+    probe()
+    probe(check_mode=True)
+    assert len(runs) == 2
+
+
+@pytest.mark.parametrize('tamper', ['group writable', 'answer forged for another question', 'not json', 'a link', 'a fifo'])
+def test_a_record_anyone_else_could_have_written_or_that_answers_another_question_is_ignored(recorded_probe, tmp_path, tamper):
+    probe, runs, gem_home, records = recorded_probe
+    installed_gem(gem_home, 'demo')
+    probe()
+    [name] = os.listdir(records)
+    path = os.path.join(records, name)
+    record = json.load(open(path))
+    record['answer']['installed'] = []  # a forger's claim that nothing is installed
+    if tamper == 'group writable':
+        write(path, json.dumps(record), 0o620)
+    elif tamper == 'answer forged for another question':
+        record['question'] = '0' * 64
+        write(path, json.dumps(record), 0o600)
+    elif tamper == 'not json':
+        write(path, '{', 0o600)
+    elif tamper == 'a fifo':  # opening it would wait for a writer for ever
+        os.unlink(path)
+        os.mkfifo(path, 0o600)
+    else:
+        elsewhere = write(str(tmp_path / 'elsewhere.json'), json.dumps(record), 0o600)
+        os.unlink(path)
+        os.symlink(elsewhere, path)
+    assert names_of(probe()) == [('demo-1.0.0', False, ())]
+    assert len(runs) == 2
+
+
+def test_an_answer_resting_on_a_path_changed_just_before_the_probe_is_not_recorded(recorded_probe, monkeypatch):
+    probe, runs, gem_home, records = recorded_probe
+    monkeypatch.setattr(gem_target, '_PROBE_RECORD_MARGIN_NS', 10 ** 9)
+    installed_gem(gem_home, 'demo')  # a moment ago: its ctime could hide a change made in the same clock tick
+    probe()
+    assert os.listdir(records) == []
