@@ -142,6 +142,24 @@ def test_check_mode_reports_exactly_the_drifted_package_and_a_run_repairs_only_i
     assert ansible.playbook(SITE, extra_vars=role_vars).total('changed') == 0
 
 
+def test_a_settled_host_ends_the_role_only_and_runs_the_tasks_after_it(tmp_path, fleet, role_vars, converged):
+    playbook = tmp_path / 'after.yml'
+    playbook.write_text(json.dumps([{
+        'hosts': 'all', 'gather_facts': False,
+        'tasks': [
+            {'name': 'Include the role', 'ansible.builtin.include_role': {'name': 'airgap.packages.offline_install'}},
+            {'name': 'A task of the play after the role', 'ansible.builtin.debug': {'msg': 'after'}},
+        ],
+        'post_tasks': [{'name': 'A post task', 'ansible.builtin.debug': {'msg': 'post'}}],
+    }]))
+    run = Ansible(inventory=fleet.inventory).playbook(str(playbook), extra_vars=dict(role_vars, offline_install_summary=False))
+    assert run.rc == 0, run
+    assert run.total('changed') == 0, run.stats
+    assert [task for task in run.tasks if task['action'] in STEP_ACTIONS] == []
+    for name in ('A task of the play after the role', 'A post task'):
+        assert sorted(run.results(name)) == sorted(fleet.names)
+
+
 def test_a_gem_removed_after_the_ruby_probe_was_recorded_is_reinstalled_on_that_host_only(fleet, role_vars, converged):
     ansible = Ansible(inventory=fleet.inventory)
     time.sleep(1.1)  # no path the probe rests on changed within the second before it: its answer is recorded
