@@ -136,18 +136,24 @@ class ProbeRecord:
                 record = json.loads(handle.read().decode('utf-8'))
         except (IOError, OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get('question') != self.question or not isinstance(record.get('paths'), dict):
+        if not isinstance(record, dict) or record.get('question') != self.question:
             return None
-        if any(_path_identity(path)[0] != identity for path, identity in record['paths'].items()):
+        paths, answer = record.get('paths'), record.get('answer')
+        # An answer rests on the install dir at least: a record naming no path would hold for ever.
+        if not isinstance(paths, dict) or not paths or not isinstance(answer, dict):
             return None
-        return record.get('answer')
+        if any(_path_identity(path)[0] != identity for path, identity in paths.items()):
+            return None
+        return answer
 
     def save(self, answer, started_ns):
         """Record answer, from a probe that started at started_ns, unless a path it rests on changed too lately."""
         if not self.writable:
             return
         paths = {}
-        for path in answer.get('depends') or []:
+        if not answer.get('depends'):
+            return
+        for path in answer['depends']:
             identity, ctime_ns = _path_identity(path)
             if ctime_ns >= started_ns - _PROBE_RECORD_MARGIN_NS:
                 return

@@ -336,7 +336,8 @@ def test_check_mode_reads_a_record_and_writes_none(recorded_probe):
     assert len(runs) == 2
 
 
-@pytest.mark.parametrize('tamper', ['group writable', 'answer forged for another question', 'not json', 'a link', 'a fifo'])
+@pytest.mark.parametrize('tamper', ['group writable', 'answer forged for another question', 'not json', 'a link', 'a fifo',
+                                    'no path to rest on'])
 def test_a_record_anyone_else_could_have_written_or_that_answers_another_question_is_ignored(recorded_probe, tmp_path, tamper):
     probe, runs, gem_home, records = recorded_probe
     installed_gem(gem_home, 'demo')
@@ -352,6 +353,9 @@ def test_a_record_anyone_else_could_have_written_or_that_answers_another_questio
         write(path, json.dumps(record), 0o600)
     elif tamper == 'not json':
         write(path, '{', 0o600)
+    elif tamper == 'no path to rest on':
+        record['paths'] = {}
+        write(path, json.dumps(record), 0o600)
     elif tamper == 'a fifo':  # opening it would wait for a writer for ever
         os.unlink(path)
         os.mkfifo(path, 0o600)
