@@ -320,6 +320,12 @@ def file_identity(status):
     return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
 
 
+def is_own_file(status):
+    """Whether an os.lstat result is a regular file of this user that nobody else can write: the only kind of file
+    a record this user keeps for itself (a tool's stamp, a probe's answer) is taken from."""
+    return stat.S_ISREG(status.st_mode) and status.st_uid == os.geteuid() and not status.st_mode & 0o022
+
+
 def nearest_existing(path):
     """path, or its closest ancestor that exists: where a directory still to be made would be made."""
     path = os.path.abspath(path)

@@ -32,7 +32,7 @@ from ..plans import (
     REMOVE, changes_as_dicts, plan_changes, plan_diff)
 from ..._common.errors import AirgapError, InstallError, ManifestError, VerificationError
 from ..._common.fsutil import (
-    check_directory_to_write, environment_lock, mount_point, nearest_existing, private_tempdir)
+    check_directory_to_write, environment_lock, is_own_file, mount_point, nearest_existing, private_tempdir)
 from ..._common.manifest import load_manifest, verify_artifacts
 from ..._common.scripts.interpreter_probe import normalise_name, read_record
 from ..._common.signing import trust_from
@@ -848,8 +848,7 @@ def _stamp_holds(directory, name):
         info = os.lstat(path)
     except (IOError, OSError):
         return False
-    return (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
-            and stamp == _stamp_text(path))
+    return is_own_file(info) and stamp == _stamp_text(path)
 
 
 def _extract_checked(wheel, member, expected, binary):

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import time
 from collections import namedtuple
 
@@ -21,7 +20,7 @@ from . import ruby_programs
 from .gem_plan import InstalledGem, Toolchain
 from ..._common import platform_info, process
 from ..._common.errors import AirgapError, InstallError
-from ..._common.fsutil import atomic_write_bytes, file_identity, nearest_existing
+from ..._common.fsutil import atomic_write_bytes, file_identity, is_own_file, nearest_existing
 from ..._common.scripts import packaged_text
 
 GemCommand = namedtuple('GemCommand', ['gem', 'ruby', 'argv'])
@@ -129,8 +128,7 @@ class ProbeRecord:
     def load(self):
         """The recorded answer, or None when there is none this run may trust."""
         try:
-            info = os.lstat(self.path)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            if not is_own_file(os.lstat(self.path)):
                 return None
             with open(self.path, 'rb') as handle:
                 record = json.loads(handle.read().decode('utf-8'))
@@ -148,11 +146,9 @@ class ProbeRecord:
 
     def save(self, answer, started_ns):
         """Record answer, from a probe that started at started_ns, unless a path it rests on changed too lately."""
-        if not self.writable:
+        if not self.writable or not answer.get('depends'):
             return
         paths = {}
-        if not answer.get('depends'):
-            return
         for path in answer['depends']:
             identity, ctime_ns = _path_identity(path)
             if ctime_ns >= started_ns - _PROBE_RECORD_MARGIN_NS:
